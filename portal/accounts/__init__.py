@@ -1,0 +1,1 @@
+"""Merchants, their users and markets, and signing in."""

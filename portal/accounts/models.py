@@ -1,0 +1,65 @@
+"""Merchant accounts: the merchant, its users and its markets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.database import utcnow
+from portal.extensions import db
+
+PLAN_ACTIVE = "active"
+PLAN_INACTIVE = "inactive"
+
+
+class Merchant(db.Model):
+    """A store: owns users, markets, keys and store data."""
+
+    __tablename__ = "merchants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    plan: Mapped[str] = mapped_column(String(16), default=PLAN_ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="merchant")
+    markets: Mapped[list[Market]] = relationship(back_populates="merchant", order_by="Market.code")
+
+    @property
+    def plan_active(self) -> bool:
+        """Whether the merchant's keys may call the API."""
+        return self.plan == PLAN_ACTIVE
+
+
+class User(db.Model):
+    """A person who signs in to manage one merchant."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Sessions carry this number; signing out bumps it, so a copied cookie dies too.
+    session_epoch: Mapped[int] = mapped_column(default=0)
+
+    merchant: Mapped[Merchant] = relationship(back_populates="users")
+
+
+class Market(db.Model):
+    """A market of a merchant (a country or region it sells in), e.g. US or EU."""
+
+    __tablename__ = "markets"
+    __table_args__ = (UniqueConstraint("merchant_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    merchant: Mapped[Merchant] = relationship(back_populates="markets")

@@ -1,0 +1,138 @@
+"""Operator commands: `flask --app wsgi <command>`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import click
+from flask import Flask
+
+from portal.accounts import service as accounts
+from portal.database import utcnow
+from portal.extensions import db
+from portal.keys import service as keys
+
+
+def register(app: Flask) -> None:
+    """Add the operator commands to the app's CLI."""
+    for command in (create_merchant, create_key, revoke_key, set_plan, seed_demo):
+        app.cli.add_command(command)
+
+
+OPERATOR = keys.Actor(name="operator (CLI)")
+
+
+@click.command("create-merchant")
+@click.option("--email", required=True, help="Email of the merchant's first user.")
+@click.option("--password", required=True, help="Password (at least 10 characters).")
+@click.option("--name", required=True, help="Store name.")
+def create_merchant(email: str, password: str, name: str) -> None:
+    """Create a merchant and its first user."""
+    try:
+        user = accounts.register(accounts.NewAccount(email, password, name))
+    except accounts.AccountError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"Created merchant {user.merchant.name!r} (id {user.merchant.id}) for {user.email}.")
+
+
+@click.command("create-key")
+@click.option("--merchant-email", required=True, help="Email of a user of the merchant.")
+@click.option("--type", "key_type", required=True, type=click.Choice(["publishable", "secret"]))
+@click.option("--label", required=True)
+@click.option("--description", default="")
+@click.option(
+    "--scope",
+    "scope_names",
+    multiple=True,
+    help="Repeat for each scope; default: the type's defaults.",
+)
+@click.option("--origin", "origins", multiple=True, help="Allowed origin (publishable keys).")
+@click.option("--ip-range", "ip_ranges", multiple=True, help="Allowed CIDR range (secret keys).")
+@click.option("--rate-limit", type=int, default=keys.RATE_LIMIT_DEFAULT, show_default=True)
+@click.option("--expires-in-days", type=int, default=None)
+@click.option("--market", "market_code", default=None, help="Market code; default: all markets.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"id": ..., "key": "..."}.')
+def create_key(
+    merchant_email: str,
+    key_type: str,
+    label: str,
+    description: str,
+    scope_names: tuple[str, ...],
+    origins: tuple[str, ...],
+    ip_ranges: tuple[str, ...],
+    rate_limit: int,
+    expires_in_days: int | None,
+    market_code: str | None,
+    as_json: bool,
+) -> None:
+    """Create a key for a merchant and print it (the only time it is shown)."""
+    user = accounts.find_user(merchant_email)
+    if user is None:
+        raise click.ClickException(f"No merchant user with the email {merchant_email}.")
+    market_id = None
+    if market_code:
+        market = accounts.find_market_by_code(user.merchant_id, market_code)
+        if market is None:
+            raise click.ClickException(f"The merchant has no market {market_code!r}.")
+        market_id = market.id
+    if expires_in_days is not None and expires_in_days < 1:
+        raise click.ClickException("--expires-in-days must be 1 or more.")
+    settings = keys.KeySettings(
+        label=label,
+        description=description,
+        scopes=list(scope_names) if scope_names else None,
+        market_id=market_id,
+        allowed_origins=list(origins),
+        allowed_ip_ranges=list(ip_ranges),
+        rate_limit=rate_limit,
+        expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    try:
+        key, token = keys.create_key(user.merchant_id, key_type, settings, OPERATOR)
+    except keys.KeyInvalid as error:
+        reasons = "; ".join(" ".join(messages) for messages in error.errors.values())
+        raise click.ClickException(reasons) from error
+    if as_json:
+        click.echo(json.dumps({"id": key.id, "key": token}))
+    else:
+        click.echo(f"Created {key_type} key {key.id} ({key.label}): {token}")
+        if key_type == "secret":
+            click.echo("Store it now: it will not be shown again.")
+
+
+@click.command("revoke-key")
+@click.argument("key_id", type=int)
+def revoke_key(key_id: int) -> None:
+    """Revoke a key by its id, now and for good."""
+    key = db.session.get(keys.ApiKey, key_id)
+    if key is None:
+        raise click.ClickException(f"No key with the id {key_id}.")
+    try:
+        keys.revoke_key(key, OPERATOR)
+    except keys.KeyNotActive as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Revoked key {key.id} ({key.label}, {key.masked}).")
+
+
+@click.command("set-plan")
+@click.option("--merchant-email", required=True)
+@click.argument("plan", type=click.Choice(["active", "inactive"]))
+def set_plan(merchant_email: str, plan: str) -> None:
+    """Turn a merchant's plan on or off (an inactive plan's keys are refused by the API)."""
+    try:
+        merchant = accounts.set_plan(merchant_email, plan)
+    except accounts.AccountError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"Merchant {merchant.name!r} is now {plan}.")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo merchant (once) and print its login."""
+    from portal.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
+
+    created = seed()
+    state = "Created" if created else "Already there:"
+    click.echo(f"{state} demo merchant “Demo Store”.")
+    click.echo(f"  Sign in at /auth/login with {DEMO_EMAIL} / {DEMO_PASSWORD}")

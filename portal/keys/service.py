@@ -1,0 +1,474 @@
+"""The key lifecycle: create, edit, rotate, revoke, and the audit log. The service owns the rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts.models import Market
+from portal.database import utcnow
+from portal.extensions import db
+from portal.keys import networks, origins, scopes, tokens
+from portal.keys.models import (  # noqa: F401 - ApiKey is re-exported for callers
+    STATE_ACTIVE,
+    STATE_EXPIRED,
+    STATE_REVOKED,
+    STATES,
+    ApiKey,
+    AuditEvent,
+)
+
+LABEL_MAX = 80
+DESCRIPTION_MAX = 2000
+RATE_LIMIT_DEFAULT = 60
+RATE_LIMIT_MIN = 1
+RATE_LIMIT_MAX = 10_000
+MAX_ORIGINS = 50
+MAX_IP_RANGES = 50
+GRACE_PERIODS: dict[str, timedelta] = {
+    "now": timedelta(0),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+GRACE_LABELS = {"now": "Now", "1h": "1 hour", "24h": "24 hours", "7d": "7 days"}
+EXPIRING_SOON = timedelta(days=7)
+
+
+class KeyNotFound(LookupError):
+    """No such key for this merchant."""
+
+
+class KeyInvalid(ValueError):
+    """Settings broke one or more rules; `errors` maps each field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
+        self.errors = errors
+
+
+class KeyNotActive(ValueError):
+    """The key is revoked or expired, so it cannot be edited or rotated."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something, for the audit log."""
+
+    name: str
+    user_id: int | None = None
+    ip: str | None = None
+
+
+@dataclass
+class KeySettings:
+    """Everything a merchant chooses about a key, as typed (the service validates and normalises)."""
+
+    label: str
+    description: str = ""
+    scopes: list[str] | None = None
+    market_id: int | None = None
+    allowed_origins: list[str] = field(default_factory=list)
+    allowed_ip_ranges: list[str] = field(default_factory=list)
+    rate_limit: int | None = RATE_LIMIT_DEFAULT
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CleanSettings:
+    """Settings that passed every rule."""
+
+    label: str
+    description: str
+    scopes: list[str]
+    market_id: int | None
+    allowed_origins: list[str]
+    allowed_ip_ranges: list[str]
+    rate_limit: int
+    expires_at: datetime | None
+
+
+def _pepper() -> bytes:
+    """The HMAC key for key hashes."""
+    return current_app.config["API_KEY_PEPPER"]
+
+
+def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) -> CleanSettings:
+    """Check and normalise settings for a key of `key_type`; raise KeyInvalid with every problem."""
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if key_type not in tokens.KEY_TYPES:
+        add("key_type", "Choose publishable or secret.")
+    label = (settings.label or "").strip()
+    if not label:
+        add("label", "Enter a label, such as the app or script that uses the key.")
+    elif len(label) > LABEL_MAX:
+        add("label", f"Use at most {LABEL_MAX} characters for the label.")
+    description = (settings.description or "").strip()
+    if len(description) > DESCRIPTION_MAX:
+        add("description", f"Use at most {DESCRIPTION_MAX} characters for the description.")
+
+    clean_scopes: list[str] = []
+    if key_type in tokens.KEY_TYPES:
+        chosen = scopes.DEFAULT_SCOPES[key_type] if settings.scopes is None else settings.scopes
+        try:
+            clean_scopes = list(scopes.validate_scopes(key_type, chosen))
+        except scopes.ScopeError as error:
+            add("scopes", str(error))
+
+    if (
+        settings.market_id is not None
+        and db.session.scalar(
+            select(Market.id).where(
+                Market.id == settings.market_id, Market.merchant_id == merchant_id
+            )
+        )
+        is None
+    ):
+        add("market_id", "Choose one of your markets, or all markets.")
+
+    clean_origins: list[str] = []
+    typed_origins = [value.strip() for value in settings.allowed_origins if value and value.strip()]
+    if typed_origins and key_type == "secret":
+        add(
+            "allowed_origins",
+            "Secret keys are for servers; allowed origins are for publishable keys.",
+        )
+    for index, value in enumerate(settings.allowed_origins):
+        if not value or not value.strip():
+            continue
+        try:
+            normalised = origins.normalize_origin(value)
+        except origins.OriginError as error:
+            add(f"allowed_origins-{index}", str(error))
+            continue
+        if normalised not in clean_origins:
+            clean_origins.append(normalised)
+    if len(clean_origins) > MAX_ORIGINS:
+        add("allowed_origins", f"Use at most {MAX_ORIGINS} origins.")
+
+    clean_ranges: list[str] = []
+    typed_ranges = [value for value in settings.allowed_ip_ranges if value and value.strip()]
+    if typed_ranges and key_type == "publishable":
+        add("allowed_ip_ranges", "IP ranges are for secret keys; browsers call from anywhere.")
+    for index, value in enumerate(settings.allowed_ip_ranges):
+        if not value or not value.strip():
+            continue
+        try:
+            normalised = networks.normalize_ip_range(value)
+        except networks.IpRangeError as error:
+            add(f"allowed_ip_ranges-{index}", str(error))
+            continue
+        if normalised not in clean_ranges:
+            clean_ranges.append(normalised)
+    if len(clean_ranges) > MAX_IP_RANGES:
+        add("allowed_ip_ranges", f"Use at most {MAX_IP_RANGES} IP ranges.")
+
+    rate_limit = settings.rate_limit
+    if rate_limit is None or not RATE_LIMIT_MIN <= rate_limit <= RATE_LIMIT_MAX:
+        add(
+            "rate_limit",
+            f"Enter a whole number of requests per minute from {RATE_LIMIT_MIN} to {RATE_LIMIT_MAX:,}.",
+        )
+    if settings.expires_at is not None and settings.expires_at <= utcnow():
+        add("expires_at", "Choose an expiry in the future, or leave it empty for no expiry.")
+
+    if errors:
+        raise KeyInvalid(errors)
+    return CleanSettings(
+        label=label,
+        description=description,
+        scopes=clean_scopes,
+        market_id=settings.market_id,
+        allowed_origins=clean_origins,
+        allowed_ip_ranges=clean_ranges,
+        rate_limit=rate_limit or RATE_LIMIT_DEFAULT,
+        expires_at=settings.expires_at,
+    )
+
+
+def _audit(key: ApiKey, action: str, actor: Actor, **details: Any) -> None:
+    """Append an event to the audit log (committed with the change it records)."""
+    db.session.add(
+        AuditEvent(
+            merchant_id=key.merchant_id,
+            api_key=key,
+            action=action,
+            actor=actor.name,
+            actor_user_id=actor.user_id,
+            ip=actor.ip,
+            details=details,
+        )
+    )
+
+
+def _new_key(
+    merchant_id: int, key_type: str, clean: CleanSettings, actor: Actor, mode: str = "live"
+) -> tuple[ApiKey, str]:
+    """Mint a token and the row that stands for it (not yet committed)."""
+    token = tokens.generate_token(key_type, mode)
+    key = ApiKey(
+        merchant_id=merchant_id,
+        key_type=key_type,
+        mode=mode,
+        label=clean.label,
+        description=clean.description,
+        scopes=clean.scopes,
+        market_id=clean.market_id,
+        allowed_origins=clean.allowed_origins,
+        allowed_ip_ranges=clean.allowed_ip_ranges,
+        rate_limit=clean.rate_limit,
+        expires_at=clean.expires_at,
+        key_hash=tokens.hash_token(token, _pepper()),
+        prefix=tokens.token_prefix(token),
+        last4=tokens.token_last4(token),
+        publishable_token=token if key_type == "publishable" else None,
+        created_by_id=actor.user_id,
+        created_by_name=actor.name,
+        logged_state=STATE_ACTIVE,
+    )
+    db.session.add(key)
+    return key, token
+
+
+def create_key(
+    merchant_id: int, key_type: str, settings: KeySettings, actor: Actor
+) -> tuple[ApiKey, str]:
+    """Create a key; returns it and its token, which is never stored and shown only now."""
+    clean = validate_settings(merchant_id, key_type, settings)
+    key, token = _new_key(merchant_id, key_type, clean, actor)
+    _audit(key, "created", actor, key_type=key_type, label=clean.label, scopes=clean.scopes)
+    db.session.commit()
+    return key, token
+
+
+def settings_of(key: ApiKey) -> KeySettings:
+    """The current settings of a key, as an edit form starts with them."""
+    return KeySettings(
+        label=key.label,
+        description=key.description,
+        scopes=list(key.scopes),
+        market_id=key.market_id,
+        allowed_origins=list(key.allowed_origins),
+        allowed_ip_ranges=list(key.allowed_ip_ranges),
+        rate_limit=key.rate_limit,
+        expires_at=key.expires_at,
+    )
+
+
+def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
+    """Change a key's settings without changing the key itself."""
+    if key.state != STATE_ACTIVE:
+        raise KeyNotActive(f"This key is {key.state}; it can no longer be edited.")
+    clean = validate_settings(key.merchant_id, key.key_type, settings)
+    changes: dict[str, Any] = {}
+    for name in (
+        "label",
+        "description",
+        "scopes",
+        "market_id",
+        "allowed_origins",
+        "allowed_ip_ranges",
+        "rate_limit",
+        "expires_at",
+    ):
+        before, after = getattr(key, name), getattr(clean, name)
+        if before != after:
+            changes[name] = {"from": _jsonable(before), "to": _jsonable(after)}
+            setattr(key, name, after)
+    if changes:
+        _audit(key, "updated", actor, changes=changes)
+    db.session.commit()
+    return key
+
+
+def _jsonable(value: Any) -> Any:
+    """A value as the audit log's JSON stores it."""
+    return value.isoformat(timespec="minutes") if isinstance(value, datetime) else value
+
+
+def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
+    """Replace a key with a new one of the same settings; the old one stops now or after `grace`."""
+    if grace not in GRACE_PERIODS:
+        raise KeyInvalid(
+            {"grace": ["Choose when the old key stops: now, 1 hour, 24 hours or 7 days."]}
+        )
+    if key.state != STATE_ACTIVE:
+        raise KeyNotActive(f"This key is {key.state}; only an active key can be rotated.")
+    now = utcnow()
+    clean = CleanSettings(
+        label=key.label,
+        description=key.description,
+        scopes=list(key.scopes),
+        market_id=key.market_id,
+        allowed_origins=list(key.allowed_origins),
+        allowed_ip_ranges=list(key.allowed_ip_ranges),
+        rate_limit=key.rate_limit,
+        expires_at=key.expires_at,
+    )
+    new_key, token = _new_key(key.merchant_id, key.key_type, clean, actor, key.mode)
+    stops_at = now + GRACE_PERIODS[grace]
+    if key.expires_at is not None:
+        stops_at = min(stops_at, key.expires_at)  # a rotation never extends a key's life
+    key.revoked_at = stops_at
+    key.revoked_by_name = actor.name
+    key.replaced_by = new_key
+    db.session.flush()
+    _audit(
+        key,
+        "rotated",
+        actor,
+        replaced_by=new_key.id,
+        grace=GRACE_LABELS[grace],
+        stops_at=_jsonable(stops_at),
+    )
+    _audit(
+        new_key,
+        "created",
+        actor,
+        rotated_from=key.id,
+        key_type=key.key_type,
+        label=key.label,
+        scopes=list(key.scopes),
+    )
+    if stops_at <= now:
+        key.logged_state = STATE_REVOKED
+        _audit(key, "revoked", actor, reason="rotated")
+    db.session.commit()
+    return new_key, token
+
+
+def revoke_key(key: ApiKey, actor: Actor) -> ApiKey:
+    """Stop a key now; this cannot be undone."""
+    if key.state == STATE_REVOKED:
+        raise KeyNotActive("This key is already revoked.")
+    key.revoked_at = utcnow()
+    key.revoked_by_name = actor.name
+    key.logged_state = STATE_REVOKED
+    _audit(key, "revoked", actor, reason="revoked")
+    db.session.commit()
+    return key
+
+
+def get_key(merchant_id: int, key_id: int) -> ApiKey:
+    """One of the merchant's keys; KeyNotFound for anything else, another merchant's key included."""
+    key = db.session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.merchant_id == merchant_id)
+    )
+    if key is None:
+        raise KeyNotFound(key_id)
+    return key
+
+
+def list_keys(
+    merchant_id: int,
+    key_type: str | None = None,
+    state: str | None = None,
+    market_id: int | None = None,
+) -> list[ApiKey]:
+    """The merchant's keys, newest first, filtered by type, state and market."""
+    now = utcnow()
+    query = (
+        select(ApiKey)
+        .where(ApiKey.merchant_id == merchant_id)
+        .options(selectinload(ApiKey.market))
+        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    )
+    if key_type in tokens.KEY_TYPES:
+        query = query.where(ApiKey.key_type == key_type)
+    if market_id is not None:
+        query = query.where(ApiKey.market_id == market_id)
+    revoked = ApiKey.revoked_at.is_not(None) & (ApiKey.revoked_at <= now)
+    expired = ApiKey.expires_at.is_not(None) & (ApiKey.expires_at <= now)
+    if state == STATE_REVOKED:
+        query = query.where(revoked)
+    elif state == STATE_EXPIRED:
+        query = query.where(~revoked & expired)
+    elif state == STATE_ACTIVE:
+        query = query.where(~revoked & ~expired)
+    return list(db.session.scalars(query))
+
+
+def count_keys_by_market(merchant_id: int) -> dict[int | None, int]:
+    """How many keys each market has (None: keys for every market)."""
+    rows = db.session.execute(
+        select(ApiKey.market_id, func.count())
+        .where(ApiKey.merchant_id == merchant_id)
+        .group_by(ApiKey.market_id)
+    )
+    return {market_id: count for market_id, count in rows}
+
+
+def expiring_soon(key: ApiKey, now: datetime | None = None) -> bool:
+    """An active key that expires within seven days."""
+    now = now or utcnow()
+    return (
+        key.state_at(now) == STATE_ACTIVE
+        and key.expires_at is not None
+        and key.expires_at - now <= EXPIRING_SOON
+    )
+
+
+def record_lifecycle_events(merchant_id: int) -> int:
+    """Log keys that expired or whose grace period ended since we last looked; returns how many."""
+    now = utcnow()
+    candidates = db.session.scalars(
+        select(ApiKey).where(
+            ApiKey.merchant_id == merchant_id,
+            ApiKey.logged_state != STATE_REVOKED,
+            (ApiKey.revoked_at <= now) | (ApiKey.expires_at <= now),
+        )
+    )
+    logged = 0
+    system = Actor(name="system")
+    for key in candidates:
+        state = key.state_at(now)
+        if state == key.logged_state:
+            continue
+        if state == STATE_REVOKED:
+            _audit(key, "revoked", system, reason="grace period ended")
+        else:
+            _audit(key, "expired", system, expired_at=_jsonable(key.expires_at))
+        key.logged_state = state
+        logged += 1
+    if logged:
+        db.session.commit()
+    return logged
+
+
+def audit_events(
+    merchant_id: int, key_id: int | None = None, limit: int = 50, before_id: int | None = None
+) -> list[AuditEvent]:
+    """The merchant's audit events, newest first (optionally one key's)."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.merchant_id == merchant_id)
+        .options(selectinload(AuditEvent.api_key))
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    if key_id is not None:
+        query = query.where(AuditEvent.api_key_id == key_id)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return list(db.session.scalars(query))
+
+
+def states() -> tuple[str, ...]:
+    """The key states, in display order."""
+    return STATES
+
+
+def rotated_from(key: ApiKey) -> ApiKey | None:
+    """The key this one replaced, if it came from a rotation."""
+    return db.session.scalar(
+        select(ApiKey).where(ApiKey.replaced_by_id == key.id, ApiKey.merchant_id == key.merchant_id)
+    )

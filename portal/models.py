@@ -1,0 +1,20 @@
+"""Imports every model module, so the metadata (and Alembic) sees all tables."""
+
+from portal.accounts.models import Market, Merchant, User
+from portal.keys.models import ApiKey, AuditEvent
+from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Cart",
+    "CartItem",
+    "CheckoutSession",
+    "Customer",
+    "Market",
+    "Merchant",
+    "Order",
+    "OrderItem",
+    "Product",
+    "User",
+]

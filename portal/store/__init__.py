@@ -1,0 +1,1 @@
+"""The store data the API serves: products, carts, checkouts, orders, customers."""

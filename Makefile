@@ -1,0 +1,57 @@
+# The two commands: `make run` and `make test`. `make setup` is what both run first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 0
+export FLASK_APP := wsgi
+
+.PHONY: setup run test serve lint format clean
+
+setup: $(VENV)/.installed static/vendor/htmx.min.js
+	@$(BIN)/flask db upgrade 2>&1 | grep -v "^INFO  \[alembic.runtime.migration\] \(Context impl\|Will assume\)" || true
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed: run 'make PYTHON=python3.11 ...'"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/vendor/htmx.min.js: node_modules/.package-lock.json
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+run: setup
+	@$(BIN)/flask seed-demo
+	@echo "  Serving the portal on http://$(HOST):$(PORT)"
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+# With TEST_DATABASE_URL (CI sets it) the suite runs on PostgreSQL, then again on SQLite.
+test: setup
+	$(BIN)/pytest
+	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
+		echo "== again on the embedded SQLite database (browser tests ran above) =="; \
+		env -u TEST_DATABASE_URL $(BIN)/pytest -m "not browser"; \
+	fi
+
+# Production-style serving with gunicorn (set PORTAL_ENV=production, SECRET_KEY, API_KEY_PEPPER).
+serve: setup
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) wsgi:app
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache

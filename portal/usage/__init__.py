@@ -1,0 +1,1 @@
+"""Usage statistics: counting API calls off the hot path, rollups, and what merchants see."""

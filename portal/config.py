@@ -23,7 +23,7 @@ def _instance_secret(instance_path: Path, name: str) -> str:
 
 
 def database_url(raw: str | None, instance_path: Path) -> str:
-    """Return the SQLAlchemy URL, defaulting to SQLite under instance/ and psycopg 3 for PostgreSQL."""
+    """The SQLAlchemy URL: SQLite under instance/ by default, psycopg 3 for PostgreSQL."""
     if not raw:
         instance_path.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{instance_path / 'portal.db'}"

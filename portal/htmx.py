@@ -9,7 +9,7 @@ from flask import Response, current_app, make_response, redirect, request
 
 
 def is_partial() -> bool:
-    """Whether to answer with a fragment: an htmx request that is not boosted or a history restore."""
+    """Whether to answer with a fragment: htmx, but not boosted and not a history restore."""
     return (
         request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-Boosted") != "true"

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from portal.accounts.models import User
 from portal.extensions import db
+from portal.htmx import full_redirect
 
 bp = Blueprint("web", __name__)
 
@@ -51,7 +52,11 @@ def login_required(view: View) -> View:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if g.user is None:
-            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+            login = url_for("accounts.login", next=request.full_path.rstrip("?"))
+            if request.headers.get("HX-Request") == "true":
+                # Following a redirect, htmx would swap the sign-in page into a fragment's place.
+                return full_redirect(login)
+            return redirect(login)
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
@@ -60,6 +65,10 @@ def login_required(view: View) -> View:
 def safe_next(target: str | None, default: str) -> str:
     """A local path to go to after signing in; anything else (open redirects) becomes `default`."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    # Browsers drop tabs and newlines from URLs ("/\t/evil.com" is "//evil.com"), and a newline
+    # in a Location header is a server error: refuse whitespace and control characters.
+    if any(char.isspace() or not char.isprintable() for char in target):
         return default
     return target
 

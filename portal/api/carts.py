@@ -1,1 +1,37 @@
-"""Placeholder: filled in by the API work."""
+"""Storefront carts: create one, add products to it, read it back (all under `cart:write`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+
+from portal.api import bp, serializers
+from portal.api.auth import require_scope
+from portal.api.errors import json_body
+from portal.store import service as store
+
+
+@bp.post("/carts")
+@require_scope("cart:write")
+def create_cart() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A new cart bound to the key's market; the body (optional) may hold `items`."""
+    cart = store.create_cart(serializers.current_tenant(), json_body())
+    location = url_for("api.get_cart", cart_id=cart.id)
+    return serializers.cart(cart), 201, {"Location": location}
+
+
+@bp.post("/carts/<cart_id>/items")
+@require_scope("cart:write")
+def add_cart_item(cart_id: str) -> dict[str, Any]:
+    """Add `quantity` of `product_id` to the cart; returns the whole cart."""
+    body = json_body()
+    return serializers.cart(store.add_item(serializers.current_tenant(), cart_id, body))
+
+
+# Reading a cart needs the same scope as writing it: whoever holds the cart id builds it.
+@bp.get("/carts/<cart_id>")
+@require_scope("cart:write")
+def get_cart(cart_id: str) -> dict[str, Any]:
+    """A cart with its lines, line totals, total and currency."""
+    return serializers.cart(store.get_cart(serializers.current_tenant(), cart_id))

@@ -1,1 +1,37 @@
-"""Placeholder: filled in by the API work."""
+"""Storefront catalog: published products (and markets) the key's market sells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.api import bp, serializers
+from portal.api.auth import require_scope
+from portal.api.pagination import list_response, page_params
+from portal.store import service as store
+
+
+@bp.get("/catalog/products")
+@require_scope("catalog:read")
+def list_catalog_products() -> dict[str, Any]:
+    """Published products on sale in the key's market (every market without one), by id."""
+    tenant = serializers.current_tenant()
+    params = page_params()
+    page = store.list_catalog(tenant, params.limit, params.starting_after)
+    return list_response(page, lambda product: serializers.catalog_product(product, tenant))
+
+
+@bp.get(f"/catalog/products/<int(max={store.ID_MAX}):product_id>")
+@require_scope("catalog:read")
+def get_catalog_product(product_id: int) -> dict[str, Any]:
+    """One published product of the key's catalog."""
+    tenant = serializers.current_tenant()
+    return serializers.catalog_product(store.get_catalog_product(tenant, product_id), tenant)
+
+
+@bp.get("/catalog/markets")
+@require_scope("catalog:read")
+def list_catalog_markets() -> dict[str, Any]:
+    """The store's markets the key may sell in (only its own, for a market-scoped key), by id."""
+    params = page_params()
+    page = store.list_markets(serializers.current_tenant(), params.limit, params.starting_after)
+    return list_response(page, serializers.market)

@@ -1,1 +1,18 @@
-"""Placeholder: filled in by the API work."""
+"""Storefront checkout: a cart becomes a checkout session (chk_…) and a pending order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.api import bp, serializers
+from portal.api.auth import require_scope
+from portal.api.errors import json_body
+from portal.store import service as store
+
+
+@bp.post("/checkouts")
+@require_scope("checkout:create")
+def create_checkout() -> tuple[dict[str, Any], int]:
+    """Check out `cart_id` for `email`: reserves inventory, creates the customer and order."""
+    result = store.checkout(serializers.current_tenant(), json_body())
+    return serializers.checkout(result), 201

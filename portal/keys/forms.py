@@ -83,6 +83,13 @@ class KeySettingsForm(FlaskForm):
             expires_at=self.expires_at.data,
         )
 
+    def has_errors(self) -> bool:
+        """Whether any field, or any row of the origin and IP range lists, shows an error."""
+        # A FieldList computes its errors while validating, so a row error added later by
+        # add_service_errors is not in `self.errors`.
+        rows = [*self.allowed_origins.entries, *self.allowed_ip_ranges.entries]
+        return bool(self.errors) or any(row.errors for row in rows)
+
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         """Put the service's messages beside their fields (unless parsing already flagged them)."""
         for name, messages in errors.items():

@@ -1,4 +1,4 @@
-"""The key lifecycle: create, edit, rotate, revoke, and the audit log. The service owns the rules."""
+"""The key lifecycle: create, edit, rotate, revoke, and the audit log."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class Actor:
 
 @dataclass
 class KeySettings:
-    """Everything a merchant chooses about a key, as typed (the service validates and normalises)."""
+    """Everything a merchant chooses about a key, as typed (the service validates it)."""
 
     label: str
     description: str = ""
@@ -176,7 +176,8 @@ def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) ->
     if rate_limit is None or not RATE_LIMIT_MIN <= rate_limit <= RATE_LIMIT_MAX:
         add(
             "rate_limit",
-            f"Enter a whole number of requests per minute from {RATE_LIMIT_MIN} to {RATE_LIMIT_MAX:,}.",
+            f"Enter a whole number of requests per minute "
+            f"from {RATE_LIMIT_MIN} to {RATE_LIMIT_MAX:,}.",
         )
     if settings.expires_at is not None and settings.expires_at <= utcnow():
         add("expires_at", "Choose an expiry in the future, or leave it empty for no expiry.")
@@ -281,6 +282,8 @@ def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
         "expires_at",
     ):
         before, after = getattr(key, name), getattr(clean, name)
+        if name == "expires_at" and _same_minute(before, after):
+            continue  # the form shows expiry to the minute; posting it back is not a change
         if before != after:
             changes[name] = {"from": _jsonable(before), "to": _jsonable(after)}
             setattr(key, name, after)
@@ -288,6 +291,13 @@ def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
         _audit(key, "updated", actor, changes=changes)
     db.session.commit()
     return key
+
+
+def _same_minute(before: datetime | None, after: datetime | None) -> bool:
+    """Whether two expiries are equal to the minute (both None counts as equal)."""
+    if before is None or after is None:
+        return before is after
+    return before.replace(second=0, microsecond=0) == after.replace(second=0, microsecond=0)
 
 
 def _jsonable(value: Any) -> Any:
@@ -303,6 +313,9 @@ def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
         )
     if key.state != STATE_ACTIVE:
         raise KeyNotActive(f"This key is {key.state}; only an active key can be rotated.")
+    if key.replaced_by_id is not None:
+        # Rotating again would mint a second replacement and could move the stop time later.
+        raise KeyNotActive("This key was already rotated; rotate its replacement instead.")
     now = utcnow()
     clean = CleanSettings(
         label=key.label,
@@ -359,7 +372,7 @@ def revoke_key(key: ApiKey, actor: Actor) -> ApiKey:
 
 
 def get_key(merchant_id: int, key_id: int) -> ApiKey:
-    """One of the merchant's keys; KeyNotFound for anything else, another merchant's key included."""
+    """One of the merchant's keys; KeyNotFound for anything else (another merchant's key too)."""
     key = db.session.scalar(
         select(ApiKey).where(ApiKey.id == key_id, ApiKey.merchant_id == merchant_id)
     )

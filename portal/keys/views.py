@@ -41,6 +41,12 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _read_only() -> None:
+    """405 for a POST to a read-only page; called after the 404 for another merchant's ids."""
+    if request.method not in ("GET", "HEAD"):
+        abort(405, valid_methods=["GET", "HEAD"])
+
+
 def _int_arg(name: str) -> int | None:
     """An integer query parameter, or None."""
     value = request.args.get(name, "")
@@ -54,11 +60,13 @@ def list_keys() -> Response:
     return _render_list(market=None)
 
 
-@bp.route("/markets/<int:market_id>/api-keys")
+@bp.route("/markets/<int:market_id>/api-keys", methods=["GET", "POST"])
 @login_required
 def market_keys(market_id: int) -> Response:
     """The keys of one market."""
-    return _render_list(market=market_or_404(market_id))
+    market = market_or_404(market_id)
+    _read_only()
+    return _render_list(market=market)
 
 
 def _render_list(market) -> Response:  # noqa: ANN001 - Market | None
@@ -127,7 +135,7 @@ def new_key() -> Response:
             form.add_service_errors(error.errors)
     if request.method == "GET" and is_partial() and "label" in request.args:
         return render_page_or_block("keys/new.html", "key_form", form=form, scopes=scopes)
-    return _render_new(form, 422 if form.errors else 200)
+    return _render_new(form, 422 if form.has_errors() else 200)
 
 
 def _adds_a_row(form: KeySettingsForm) -> bool:
@@ -155,11 +163,12 @@ def _render_reveal(key: ApiKey, token: str, event: str) -> Response:
     return _no_store(response)
 
 
-@bp.route("/api-keys/<int:key_id>")
+@bp.route("/api-keys/<int:key_id>", methods=["GET", "POST"])
 @login_required
 def show_key(key_id: int) -> Response:
     """Everything about one key."""
     key = _key_or_404(key_id)
+    _read_only()
     service.record_lifecycle_events(g.merchant.id)
     return _render_key(key)
 
@@ -212,7 +221,7 @@ def edit_key(key_id: int) -> Response:
             form.add_service_errors(error.errors)
         except service.KeyNotActive as error:
             form.label.errors = [*form.label.errors, str(error)]
-    return _render_edit(key, form, 422 if form.errors else 200)
+    return _render_edit(key, form, 422 if form.has_errors() else 200)
 
 
 def _render_edit(key: ApiKey, form: KeySettingsForm, status: int = 200) -> Response:
@@ -223,7 +232,7 @@ def _render_edit(key: ApiKey, form: KeySettingsForm, status: int = 200) -> Respo
 @bp.route("/api-keys/<int:key_id>/rotate", methods=["GET", "POST"])
 @login_required
 def rotate_key(key_id: int) -> Response:
-    """Confirm, then replace the key with a new one; the old one stops now or after a grace period."""
+    """Confirm, then replace the key; the old one stops now or after a grace period."""
     key = _key_or_404(key_id)
     form = RotateForm()
     if form.validate_on_submit():

@@ -23,7 +23,8 @@ def _sign_in(page, base_url: str, email: str) -> None:  # noqa: ANN001
 
 
 def test_create_copy_and_revoke_a_secret_key_without_reloading(
-    page, live_app: tuple[Flask, str]  # noqa: ANN001
+    page,
+    live_app: tuple[Flask, str],  # noqa: ANN001
 ) -> None:
     app, base_url = live_app
     with app.app_context():

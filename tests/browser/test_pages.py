@@ -18,7 +18,9 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 @pytest.mark.parametrize("width_name", WIDTHS)
-def test_demo_pages_render_without_errors(page, live_app: tuple[Flask, str], width_name: str) -> None:  # noqa: ANN001
+def test_demo_pages_render_without_errors(
+    page, live_app: tuple[Flask, str], width_name: str
+) -> None:  # noqa: ANN001
     app, base_url = live_app
     with app.app_context():
         seed()

@@ -1,0 +1,69 @@
+"""Query parameters of list endpoints: cursor pagination (`limit`, `starting_after`) and filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import request
+
+from portal.api.errors import ApiError
+from portal.store.service import Page
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageParams:
+    """Where a page starts and how long it is."""
+
+    limit: int
+    starting_after: int | None
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "invalid_request", message)
+
+
+def _is_number(raw: str) -> bool:
+    """Plain ASCII digits (str.isdigit alone accepts digits int() refuses, such as "²")."""
+    return raw.isascii() and raw.isdigit()
+
+
+def page_params() -> PageParams:
+    """`limit` (1 to 100, default 20) and `starting_after` (an id) from the query string."""
+    raw_limit = request.args.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        if not _is_number(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise _invalid(f"limit must be an integer from 1 to {MAX_LIMIT}.")
+        limit = int(raw_limit)
+    raw_cursor = request.args.get("starting_after")
+    starting_after = None
+    if raw_cursor is not None:
+        if not _is_number(raw_cursor) or len(raw_cursor) > 18:
+            raise _invalid("starting_after must be the id of an object in the list.")
+        starting_after = int(raw_cursor)
+    return PageParams(limit, starting_after)
+
+
+def bool_param(name: str) -> bool | None:
+    """An optional true/false query parameter."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise _invalid(f"{name} must be true or false.")
+
+
+def list_response(page: Page[T], serialize: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """The list shape every list endpoint returns."""
+    return {"data": [serialize(item) for item in page.items], "has_more": page.has_more}

@@ -1,0 +1,93 @@
+"""Count every API call made with a valid key, with no database write in the request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from flask import Flask, Response, current_app, g, request
+
+from portal.database import utcnow
+from portal.extensions import db
+from portal.usage import rollup
+from portal.usage.recorder import CallRecord, UsageRecorder
+
+logger = logging.getLogger(__name__)
+CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+DENIAL_OUTCOMES = {
+    "origin_not_allowed": "origin_denied",
+    "secret_key_in_browser": "origin_denied",
+    "insufficient_scope": "scope_denied",
+    "ip_not_allowed": "ip_denied",
+}
+
+
+def outcome_of(status: int, error_code: str | None) -> str:
+    """Sort a response into the outcomes merchants see."""
+    if status == 429:
+        return "rate_limited"
+    if error_code in DENIAL_OUTCOMES:
+        return DENIAL_OUTCOMES[error_code]
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return "ok"
+
+
+def route_name() -> str:
+    """The matched route (e.g. /api/v1/carts/{cart_id}), never the raw path with its ids."""
+    if request.url_rule is None:
+        return "(no route)"
+    return CONVERTER.sub(r"{\1}", request.url_rule.rule)[:120]
+
+
+def recorder() -> UsageRecorder:
+    """This app's usage recorder."""
+    return current_app.extensions["usage_recorder"]
+
+
+def _mark_start() -> None:
+    """Note when the request started, for its latency."""
+    g.request_started = time.perf_counter()
+
+
+def _record_call(response: Response) -> Response:
+    """Buffer one record for a request that carried a valid key (memory only, no I/O)."""
+    key = g.get("api_key")
+    if key is None:
+        return response
+    started = g.get("request_started")
+    latency_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+    recorder().record(
+        CallRecord(
+            api_key_id=key.id,
+            merchant_id=key.merchant_id,
+            at=utcnow(),
+            method=request.method,
+            route=route_name(),
+            status=response.status_code,
+            latency_ms=latency_ms,
+            origin=request.headers.get("Origin"),
+            outcome=outcome_of(response.status_code, g.get("api_error_code")),
+        )
+    )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Give the app a recorder whose flusher writes batches every USAGE_FLUSH_SECONDS."""
+
+    def write(batch: list[CallRecord]) -> None:
+        with app.app_context():
+            try:
+                rollup.write_batch(batch)
+            except Exception:
+                db.session.rollback()
+                raise
+
+    interval = float(app.config.get("USAGE_FLUSH_SECONDS", 2.0))
+    app.extensions["usage_recorder"] = UsageRecorder(write, flush_interval=interval)
+    app.before_request(_mark_start)
+    app.after_request(_record_call)

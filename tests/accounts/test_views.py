@@ -1,0 +1,313 @@
+"""Registering, signing in and out, the session cookie and the login rate limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.accounts.models import Merchant, User
+from tests.conftest import PASSWORD, csrf_token, sign_in
+from tests.helpers import HX, assert_fragment, assert_full_page, count, field_errors, html, text
+
+BOTH = pytest.mark.parametrize("htmx", [False, True], ids=["no-js", "htmx"])
+KEYS = "/settings/api-keys"
+
+
+@pytest.fixture
+def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings a test asks for with `parametrize("app_config", [...], indirect=True)`."""
+    return getattr(request, "param", {})
+
+
+def submit(client: FlaskClient, url: str, data: dict[str, str], htmx: bool = False, **kw: Any):  # noqa: ANN201
+    """Post a form with the CSRF token of the page it is on."""
+    token = csrf_token(client, url)
+    return client.post(url, data={"csrf_token": token, **data}, headers=HX if htmx else {}, **kw)
+
+
+def login(
+    client: FlaskClient, email: str, password: str, ip: str = "127.0.0.1", url: str = "/auth/login"
+):  # noqa: ANN201
+    """Post the login form from a given client address."""
+    token = csrf_token(client, "/auth/login")
+    return client.post(
+        url,
+        data={"csrf_token": token, "email": email, "password": password},
+        environ_base={"REMOTE_ADDR": ip},
+    )
+
+
+def signed_in_as(client: FlaskClient) -> str | None:
+    """The email the portal shows for this browser, or None when it is signed out."""
+    response = client.get(KEYS)
+    if response.status_code != 200:
+        return None
+    return text(html(response).find(class_="account").find(class_="muted"))
+
+
+# --- register -------------------------------------------------------------------------------
+
+
+@BOTH
+def test_register_page(client: FlaskClient, htmx: bool) -> None:
+    response = client.get("/auth/register", headers=HX if htmx else {})
+
+    assert response.status_code == 200
+    soup = assert_fragment(response) if htmx else assert_full_page(response)
+    labels = [text(label) for label in soup.find("form").find_all("label")]
+    assert labels == ["Store name", "Email", "Password"]
+
+
+@BOTH
+def test_register_signs_the_new_merchant_in(client: FlaskClient, htmx: bool) -> None:
+    response = submit(
+        client,
+        "/auth/register",
+        {"store_name": "Corner Shop", "email": "Me@Corner.test", "password": "long enough pw"},
+        htmx=htmx,
+    )
+
+    if htmx:
+        assert response.status_code == 204
+        assert response.headers["HX-Redirect"] == KEYS
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == KEYS
+    page = html(client.get(KEYS))
+    assert "Welcome, Corner Shop" in text(page.find(class_="flashes"))
+    assert signed_in_as(client) == "me@corner.test"
+    assert (count(Merchant), count(User)) == (1, 1)
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("fields", "name", "message"),
+    [
+        ({"email": "nope"}, "email", "valid email"),
+        ({"email": ""}, "email", "required"),
+        ({"password": "short"}, "password", "at least 10"),
+        ({"store_name": ""}, "store_name", "required"),
+        ({"email": "OWNER@shop.test"}, "email", "already exists"),
+    ],
+)
+def test_register_errors_are_shown_beside_their_field(
+    client: FlaskClient, user: User, fields: dict[str, str], name: str, message: str, htmx: bool
+) -> None:
+    data = {"store_name": "Shop", "email": "new@shop.test", "password": "long enough pw", **fields}
+
+    response = submit(client, "/auth/register", data, htmx=htmx)
+
+    assert response.status_code == 422
+    soup = assert_fragment(response) if htmx else assert_full_page(response)
+    assert message in field_errors(soup, name)
+    assert (count(Merchant), count(User)) == (1, 1)
+    assert signed_in_as(client) is None
+
+
+def test_register_keeps_what_was_typed_but_never_the_password(client: FlaskClient) -> None:
+    response = submit(
+        client,
+        "/auth/register",
+        {"store_name": "Kept", "email": "kept@shop.test", "password": "short"},
+    )
+
+    soup = html(response)
+    assert soup.find("input", attrs={"name": "store_name"})["value"] == "Kept"
+    assert soup.find("input", attrs={"name": "email"})["value"] == "kept@shop.test"
+    assert not soup.find("input", attrs={"name": "password"}).get("value")
+
+
+# --- login ----------------------------------------------------------------------------------
+
+
+@BOTH
+def test_login_signs_in(client: FlaskClient, user: User, htmx: bool) -> None:
+    response = submit(
+        client, "/auth/login", {"email": "Owner@Shop.test", "password": PASSWORD}, htmx=htmx
+    )
+
+    if htmx:
+        assert (response.status_code, response.headers["HX-Redirect"]) == (204, KEYS)
+    else:
+        assert (response.status_code, response.headers["Location"]) == (303, KEYS)
+    assert signed_in_as(client) == user.email
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("owner@shop.test", "wrong password"), ("nobody@shop.test", PASSWORD)],
+    ids=["wrong-password", "unknown-email"],
+)
+def test_login_with_wrong_credentials_says_so_beside_the_password(
+    client: FlaskClient, user: User, email: str, password: str, htmx: bool
+) -> None:
+    response = submit(client, "/auth/login", {"email": email, "password": password}, htmx=htmx)
+
+    assert response.status_code == 422
+    soup = assert_fragment(response) if htmx else assert_full_page(response)
+    assert field_errors(soup, "password") == "The email or password is not right."
+    assert soup.find("input", attrs={"name": "email"})["value"] == email
+    assert signed_in_as(client) is None
+
+
+def test_a_settings_page_sends_you_to_login_and_back(client: FlaskClient, user: User) -> None:
+    response = client.get("/settings/audit?before=5")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/auth/login?next=/settings/audit?before%3D5"
+    after = login(client, user.email, PASSWORD, url=response.headers["Location"])
+    assert after.status_code == 303
+    assert after.headers["Location"] == "/settings/audit?before=5"
+
+
+@pytest.mark.parametrize(
+    ("next_url", "destination"),
+    [
+        ("/settings/markets", "/settings/markets"),
+        ("/settings/api-keys?type=secret", "/settings/api-keys?type=secret"),
+        ("//evil.com", KEYS),
+        ("//evil.com/settings", KEYS),
+        ("https://evil.com", KEYS),
+        ("http://evil.com/settings/api-keys", KEYS),
+        ("/\\evil.com", KEYS),
+        ("\\\\evil.com", KEYS),
+        ("/\t/evil.com", KEYS),
+        ("/\n/evil.com", KEYS),
+        ("javascript:alert(1)", KEYS),
+        ("evil.com", KEYS),
+        ("", KEYS),
+    ],
+)
+@BOTH
+def test_login_honours_only_a_local_next(
+    client: FlaskClient, user: User, next_url: str, destination: str, htmx: bool
+) -> None:
+    token = csrf_token(client, "/auth/login")
+
+    response = client.post(
+        "/auth/login",
+        query_string={"next": next_url},
+        data={"csrf_token": token, "email": user.email, "password": PASSWORD},
+        headers=HX if htmx else {},
+    )
+
+    location = response.headers["HX-Redirect" if htmx else "Location"]
+    assert location == destination
+
+
+# --- logout ---------------------------------------------------------------------------------
+
+
+@BOTH
+def test_logout_ends_the_session_and_every_copy_of_its_cookie(
+    app: Flask, signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    copied = signed_in.get_cookie("session", domain="portal.test")
+    assert copied is not None
+    thief = app.test_client()
+    thief.set_cookie("session", copied.value, domain="portal.test")
+    assert signed_in_as(thief) == user.email
+
+    response = signed_in.post(
+        "/auth/logout",
+        data={"csrf_token": csrf_token(signed_in, "/settings/markets")},
+        headers=HX if htmx else {},
+    )
+
+    if htmx:
+        assert (response.status_code, response.headers["HX-Redirect"]) == (204, "/auth/login")
+    else:
+        assert (response.status_code, response.headers["Location"]) == (303, "/auth/login")
+    assert "You are signed out." in text(html(signed_in.get("/auth/login")))
+    for browser in (signed_in, thief):
+        page = browser.get(KEYS)
+        assert page.status_code == 302
+        assert page.headers["Location"].startswith("/auth/login")
+
+
+def test_logout_needs_a_post(signed_in: FlaskClient, user: User) -> None:
+    assert signed_in.get("/auth/logout").status_code == 405
+    assert signed_in_as(signed_in) == user.email
+
+
+def test_signing_in_again_after_logout_works(signed_in: FlaskClient, user: User) -> None:
+    signed_in.post("/auth/logout", data={"csrf_token": csrf_token(signed_in, "/settings/markets")})
+
+    sign_in(signed_in, user.email)
+
+    assert signed_in_as(signed_in) == user.email
+
+
+# --- the session cookie ---------------------------------------------------------------------
+
+
+def test_the_session_cookie_is_http_only_and_same_site_lax(client: FlaskClient, user: User) -> None:
+    response = login(client, user.email, PASSWORD)
+
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("session=")
+    attributes = {part.strip().split("=")[0].lower(): part for part in cookie.split(";")}
+    assert "httponly" in attributes
+    assert attributes["samesite"].strip() == "SameSite=Lax"
+    assert "secure" not in attributes  # development serves plain http; production sets Secure
+
+
+def test_signing_in_starts_a_fresh_session(client: FlaskClient, user: User) -> None:
+    csrf_token(client, "/auth/login")
+    anonymous = client.get_cookie("session", domain="portal.test")
+
+    login(client, user.email, PASSWORD)
+
+    assert client.get_cookie("session", domain="portal.test").value != anonymous.value
+
+
+# --- login rate limits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"LOGIN_LIMIT_PER_ACCOUNT": "3/minute", "LOGIN_LIMIT_PER_IP": "100/minute"}],
+    indirect=True,
+)
+def test_login_is_rate_limited_per_account_from_any_address(
+    client: FlaskClient, user: User, other_user: User
+) -> None:
+    statuses = [
+        login(client, user.email, "wrong password", ip=f"198.51.100.{n}").status_code
+        for n in range(1, 4)
+    ]
+    assert statuses == [422, 422, 422]
+
+    blocked = login(client, user.email.upper(), PASSWORD, ip="203.0.113.50")
+
+    assert blocked.status_code == 429
+    assert "Too many attempts" in text(html(blocked))
+    assert signed_in_as(client) is None
+    assert login(client, other_user.email, PASSWORD, ip="198.51.100.1").status_code == 303
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"LOGIN_LIMIT_PER_ACCOUNT": "100/minute", "LOGIN_LIMIT_PER_IP": "3/minute"}],
+    indirect=True,
+)
+def test_login_is_rate_limited_per_address(client: FlaskClient, user: User) -> None:
+    statuses = [
+        login(client, f"guess{n}@shop.test", PASSWORD, ip="192.0.2.10").status_code
+        for n in range(3)
+    ]
+    assert statuses == [422, 422, 422]
+
+    assert login(client, user.email, PASSWORD, ip="192.0.2.10").status_code == 429
+    assert login(client, user.email, PASSWORD, ip="192.0.2.11").status_code == 303
+
+
+@pytest.mark.parametrize("app_config", [{"LOGIN_LIMIT_PER_ACCOUNT": "2/minute"}], indirect=True)
+def test_showing_the_login_page_is_not_limited(client: FlaskClient, user: User) -> None:
+    for _ in range(5):
+        assert client.get("/auth/login").status_code == 200
+    assert login(client, user.email, PASSWORD).status_code == 303

@@ -1,0 +1,1083 @@
+"""The keys pages, each flow without JavaScript (full pages, 303s) and with htmx (partials)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from bs4 import BeautifulSoup
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.accounts import service as accounts
+from portal.accounts.models import Market, User
+from portal.database import utcnow
+from portal.extensions import db
+from portal.keys import service as keys
+from portal.keys import tokens
+from portal.keys.models import ApiKey, AuditEvent
+from portal.keys.scopes import DEFAULT_SCOPES, SCOPES
+from tests.conftest import make_key
+from tests.helpers import (
+    HX,
+    assert_fragment,
+    assert_full_page,
+    count,
+    field_errors,
+    html,
+    post,
+    snapshot,
+    text,
+)
+
+NEW = "/settings/api-keys/new"
+XSS = "<script>alert(1)</script>"
+BOTH = pytest.mark.parametrize("htmx", [False, True], ids=["no-js", "htmx"])
+
+
+@pytest.fixture
+def market(user: User) -> Market:
+    """A market of the signed-in merchant."""
+    return accounts.add_market(user.merchant_id, "US", "United States")
+
+
+def get(client: FlaskClient, url: str, htmx: bool = False):  # noqa: ANN201
+    """GET as a plain browser or as htmx."""
+    return client.get(url, headers=HX if htmx else {})
+
+
+def page_or_fragment(response, htmx: bool, root_id: str | None = None) -> BeautifulSoup:  # noqa: ANN001
+    """Check the response is the full page or the partial, and parse it."""
+    if htmx:
+        return assert_fragment(response, root_id)
+    return assert_full_page(response)
+
+
+def key_rows(soup: BeautifulSoup) -> dict[str, list[str]]:
+    """The key list's rows by label: the text of each cell."""
+    table = soup.find(id="key-list")
+    assert table is not None
+    rows = {}
+    for row in table.find("tbody").find_all("tr"):
+        cells = [text(cell) for cell in row.find_all("td")]
+        if len(cells) > 1:
+            label = row.find_all("td")[1].find("a")
+            rows[text(label)] = cells
+    return rows
+
+
+def created_key() -> ApiKey:
+    """The newest key in the database."""
+    db.session.expire_all()
+    return db.session.scalars(select(ApiKey).order_by(ApiKey.id.desc())).first()
+
+
+def key_form(**fields: object) -> dict[str, object]:
+    """A create-form submission with the SPEC's defaults for a publishable key."""
+    data: dict[str, object] = {
+        "key_type": "publishable",
+        "label": "Storefront",
+        "description": "",
+        "scopes": list(DEFAULT_SCOPES["publishable"]),
+        "market_id": "",
+        "allowed_origins-0": "",
+        "allowed_ip_ranges-0": "",
+        "rate_limit": "60",
+        "expires_at": "",
+    }
+    data.update(fields)
+    return data
+
+
+# --- the list -------------------------------------------------------------------------------
+
+
+@BOTH
+def test_list_shows_every_column_of_each_key(
+    signed_in: FlaskClient, user: User, market: Market, htmx: bool
+) -> None:
+    secret, secret_token = make_key(
+        user, "secret", label="Stock sync", market_id=market.id,
+        expires_at=utcnow() + timedelta(days=30),
+    )  # fmt: skip
+    open_key, _ = make_key(user, "publishable", label="Dev storefront")
+    closed_key, _ = make_key(
+        user, "publishable", label="Shop", allowed_origins=["https://shop.example.com"]
+    )
+
+    response = get(signed_in, "/settings/api-keys", htmx)
+
+    assert response.status_code == 200
+    soup = page_or_fragment(response, htmx, "key-list")
+    headers = [text(th) for th in soup.find(id="key-list").find("thead").find_all("th")]
+    assert headers == [
+        "Type", "Label", "Key", "Market", "State", "Created", "Last used", "Expires",
+    ]  # fmt: skip
+    rows = key_rows(soup)
+    kind, label, masked, market_code, state, created, last_used, expires = rows["Stock sync"]
+    assert kind == "Secret" and label == "Stock sync"
+    assert masked == f"sk_live_…{secret_token[-4:]}" == secret.masked
+    assert market_code == "US"
+    assert "Active" in state
+    assert user.email in created
+    assert last_used == "Never"
+    assert secret.expires_at.strftime("%Y-%m-%d %H:%M") in expires
+    assert rows["Dev storefront"][0] == "Publishable"
+    assert rows["Dev storefront"][3] == "All markets"
+    assert "Allows all origins (Development)" in rows["Dev storefront"][1]
+    assert "Allows all origins" not in rows["Shop"][1]
+    assert secret_token not in response.get_data(as_text=True)
+    assert {open_key.masked, closed_key.masked} <= {row[2] for row in rows.values()}
+
+
+def test_list_shows_revoked_and_expired_states(signed_in: FlaskClient, user: User) -> None:
+    revoked, _ = make_key(user, "secret", label="Old")
+    keys.revoke_key(revoked, keys.Actor(name=user.email))
+    expired, _ = make_key(user, "secret", label="Past", expires_at=utcnow() + timedelta(days=1))
+    expired.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+
+    rows = key_rows(html(signed_in.get("/settings/api-keys")))
+
+    assert "Revoked" in rows["Old"][4]
+    assert "Expired" in rows["Past"][4] and "Active" not in rows["Past"][4]
+
+
+@pytest.fixture
+def filter_keys(user: User, market: Market) -> None:
+    """One key per filter value."""
+    make_key(user, "publishable", label="pk-all")
+    make_key(user, "publishable", label="pk-us", market_id=market.id)
+    make_key(user, "secret", label="sk-all")
+    revoked, _ = make_key(user, "secret", label="sk-revoked")
+    keys.revoke_key(revoked, keys.Actor(name=user.email))
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"pk-all", "pk-us", "sk-all", "sk-revoked"}),
+        ("type=publishable", {"pk-all", "pk-us"}),
+        ("type=secret", {"sk-all", "sk-revoked"}),
+        ("state=active", {"pk-all", "pk-us", "sk-all"}),
+        ("state=revoked", {"sk-revoked"}),
+        ("state=expired", set()),
+        ("market=MARKET", {"pk-us"}),
+        ("type=secret&state=active", {"sk-all"}),
+        ("type=bogus&state=bogus&market=abc", {"pk-all", "pk-us", "sk-all", "sk-revoked"}),
+    ],
+)
+def test_list_filters(
+    signed_in: FlaskClient,
+    market: Market,
+    filter_keys: None,
+    query: str,
+    expected: set[str],
+    htmx: bool,
+) -> None:
+    query = query.replace("MARKET", str(market.id))
+
+    response = get(signed_in, f"/settings/api-keys?{query}", htmx)
+
+    soup = page_or_fragment(response, htmx, "key-list")
+    assert set(key_rows(soup)) == expected
+
+
+def test_list_filter_form_remembers_the_choice(signed_in: FlaskClient, market: Market) -> None:
+    soup = html(signed_in.get(f"/settings/api-keys?type=secret&state=revoked&market={market.id}"))
+
+    form = soup.find("form", class_="filters")
+    assert form["method"] == "get"
+    assert form["hx-target"] == "#key-list"
+    selected = {
+        select["name"]: select.find("option", selected=True)["value"]
+        for select in form.find_all("select")
+    }
+    assert selected == {"type": "secret", "state": "revoked", "market": str(market.id)}
+
+
+def test_list_has_the_new_key_button(signed_in: FlaskClient) -> None:
+    soup = html(signed_in.get("/settings/api-keys"))
+
+    button = soup.find("a", string="New API key")
+    assert button is not None and button["href"] == NEW
+    assert "No keys match" in text(soup.find(id="key-list"))
+
+
+# --- the create form ------------------------------------------------------------------------
+
+
+@BOTH
+def test_create_form_follows_the_spec_defaults(signed_in: FlaskClient, htmx: bool) -> None:
+    response = get(signed_in, NEW, htmx)
+
+    assert response.status_code == 200
+    soup = page_or_fragment(response, htmx)
+    form = soup.find("form", id="key-form")
+    assert form["method"] == "post" and form["action"] == NEW
+    checked_type = form.find("input", attrs={"name": "key_type", "checked": True})
+    assert checked_type["value"] == "publishable"
+    checked_scopes = {
+        box["value"] for box in form.find_all("input", attrs={"name": "scopes", "checked": True})
+    }
+    assert checked_scopes == set(DEFAULT_SCOPES["publishable"])
+    assert form.find("input", attrs={"name": "rate_limit"})["value"] == "60"
+    labels = {text(node) for node in form.find_all(["label", "legend"])}
+    assert {
+        "Type", "Label", "Description", "Scopes", "Market", "Allowed origins",
+        "Allowed IP ranges", "Rate limit (requests per minute)", "Expires",
+    } <= labels  # fmt: skip
+    assert form.find("button", string="Create key") is not None
+    assert form.find("button", attrs={"name": "add", "value": "origin"}).get_text() == "Add origin"
+    market_choices = [text(option) for option in form.find("select").find_all("option")]
+    assert market_choices == ["All markets"]
+
+
+def test_create_form_offers_every_scope_and_the_merchants_markets(
+    signed_in: FlaskClient, market: Market, other_user: User
+) -> None:
+    accounts.add_market(other_user.merchant_id, "XX", "Not yours")
+
+    form = html(signed_in.get(NEW)).find("form", id="key-form")
+
+    assert {box["value"] for box in form.find_all("input", attrs={"name": "scopes"})} == set(SCOPES)
+    options = {option["value"]: text(option) for option in form.find("select").find_all("option")}
+    assert options == {"": "All markets", str(market.id): "US: United States"}
+
+
+def test_switching_the_type_with_htmx_returns_the_form_with_that_types_defaults(
+    signed_in: FlaskClient,
+) -> None:
+    response = signed_in.get(
+        f"{NEW}?key_type=secret&label=Nightly+sync&description=keep+me&scopes=catalog:read",
+        headers=HX,
+    )
+
+    assert response.status_code == 200
+    soup = assert_fragment(response, "key-form")
+    form = soup.find(id="key-form")
+    assert form.find("input", attrs={"name": "key_type", "checked": True})["value"] == "secret"
+    assert form.find("input", attrs={"name": "label"})["value"] == "Nightly sync"
+    assert text(form.find("textarea", attrs={"name": "description"})) == "keep me"
+    checked = {
+        box["value"] for box in form.find_all("input", attrs={"name": "scopes", "checked": True})
+    }
+    assert checked == set(DEFAULT_SCOPES["secret"])
+    assert form.find("input", attrs={"name": "allowed_ip_ranges-0"}) is not None
+    assert count(ApiKey) == 0
+
+
+def test_the_create_page_for_a_type_without_javascript(signed_in: FlaskClient) -> None:
+    soup = assert_full_page(signed_in.get(f"{NEW}?key_type=secret"))
+
+    form = soup.find(id="key-form")
+    assert form.find("input", attrs={"name": "key_type", "checked": True})["value"] == "secret"
+    checked = {
+        box["value"] for box in form.find_all("input", attrs={"name": "scopes", "checked": True})
+    }
+    assert checked == set(DEFAULT_SCOPES["secret"])
+
+
+def test_without_javascript_a_secret_key_can_get_secret_scopes_and_ip_ranges(
+    signed_in: FlaskClient,
+) -> None:
+    # The default form is for a publishable key; picking "Secret" re-renders nothing without
+    # JavaScript, so every secret-only scope and the IP ranges must already be usable.
+    form = html(signed_in.get(NEW)).find(id="key-form")
+    secret_only = [name for name, scope in SCOPES.items() if scope.secret_only]
+    for name in secret_only:
+        assert not form.find("input", attrs={"name": "scopes", "value": name}).has_attr("disabled")
+
+    response = post(
+        signed_in,
+        NEW,
+        key_form(
+            key_type="secret",
+            label="Sync",
+            scopes=["orders:write"],
+            **{"allowed_ip_ranges-0": "203.0.113.0/24"},
+        ),
+    )
+
+    assert response.status_code == 200
+    key = created_key()
+    assert key.key_type == "secret"
+    assert key.scopes == ["orders:write"] and key.allowed_ip_ranges == ["203.0.113.0/24"]
+
+
+@BOTH
+def test_add_origin_adds_a_field_and_writes_nothing(signed_in: FlaskClient, htmx: bool) -> None:
+    response = post(
+        signed_in,
+        NEW,
+        key_form(label="Shop", add="origin", **{"allowed_origins-0": "https://a.example.com"}),
+        htmx=htmx,
+    )
+
+    assert response.status_code == 200
+    soup = page_or_fragment(response, htmx)
+    origins = soup.find_all(
+        "input", attrs={"name": lambda name: name and name.startswith("allowed_origins-")}
+    )
+    assert [field["name"] for field in origins] == ["allowed_origins-0", "allowed_origins-1"]
+    assert origins[0]["value"] == "https://a.example.com"
+    assert soup.find("input", attrs={"name": "label"})["value"] == "Shop"
+    assert snapshot() == (0, 0)
+
+
+def test_add_ip_range_adds_a_field(signed_in: FlaskClient) -> None:
+    response = post(signed_in, NEW, key_form(key_type="secret", add="ip_range"))
+
+    soup = html(response)
+    assert soup.find("input", attrs={"name": "allowed_ip_ranges-1"}) is not None
+    assert count(ApiKey) == 0
+
+
+FORM_ERRORS = [
+    pytest.param({"label": ""}, "label", "Enter a label", id="empty-label"),
+    pytest.param({"label": "x" * 81}, "label", "at most 80", id="long-label"),
+    pytest.param({"rate_limit": "0"}, "rate_limit", "from 1 to 10,000", id="limit-0"),
+    pytest.param({"rate_limit": "10001"}, "rate_limit", "from 1 to 10,000", id="limit-10001"),
+    pytest.param({"rate_limit": ""}, "rate_limit", "whole number", id="limit-empty"),
+    pytest.param({"rate_limit": "lots"}, "rate_limit", "integer", id="limit-not-a-number"),
+    pytest.param({"expires_at": "2001-01-01T00:00"}, "expires_at", "in the future", id="past"),
+    pytest.param({"expires_at": "tomorrow"}, "expires_at", "datetime", id="expiry-not-a-date"),
+    pytest.param(
+        {"scopes": ["catalog:read", "orders:write"]}, "scopes", "orders:write", id="secret-scope"
+    ),
+    pytest.param(
+        {"allowed_origins-0": "https://ok.example.com", "allowed_origins-1": "shop.example.com"},
+        "allowed_origins-1",
+        "scheme://host",
+        id="bad-origin",
+    ),
+    pytest.param(
+        {"allowed_origins-0": "https://shop.example.com/checkout"},
+        "allowed_origins-0",
+        "path",
+        id="origin-with-path",
+    ),
+    pytest.param(
+        {"key_type": "secret", "scopes": ["orders:read"], "allowed_ip_ranges-0": "10.0.0.300/8"},
+        "allowed_ip_ranges-0",
+        "CIDR",
+        id="bad-cidr",
+    ),
+    pytest.param({"market_id": "999999"}, "market_id", "your markets", id="unknown-market"),
+]
+
+
+@BOTH
+@pytest.mark.parametrize(("fields", "name", "message"), FORM_ERRORS)
+def test_form_errors_are_shown_beside_their_field_and_nothing_is_written(
+    signed_in: FlaskClient, fields: dict[str, object], name: str, message: str, htmx: bool
+) -> None:
+    response = post(signed_in, NEW, key_form(**fields), htmx=htmx)
+
+    assert response.status_code == 422
+    soup = page_or_fragment(response, htmx)
+    assert message in field_errors(soup, name)
+    control = soup.find(attrs={"name": name})
+    if control.name != "input" or control.get("type") != "checkbox":
+        assert control.get("aria-invalid") == "true"
+    assert snapshot() == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "fieldset", "message"),
+    [
+        (
+            {"key_type": "secret", "scopes": [], "allowed_origins-0": "https://a.example.com"},
+            "origins",
+            "allowed origins are for publishable keys",
+        ),
+        ({"allowed_ip_ranges-0": "203.0.113.0/24"}, "ip-ranges", "IP ranges are for secret keys"),
+    ],
+)
+def test_settings_of_the_other_type_are_refused_beside_their_list(
+    signed_in: FlaskClient, fields: dict[str, object], fieldset: str, message: str
+) -> None:
+    response = post(signed_in, NEW, key_form(**fields))
+
+    assert response.status_code == 422
+    assert message in text(html(response).find(id=fieldset).find(class_="field-errors"))
+    assert snapshot() == (0, 0)
+
+
+def test_form_errors_keep_what_was_typed(signed_in: FlaskClient) -> None:
+    response = post(
+        signed_in,
+        NEW,
+        key_form(
+            label="",
+            description="Typed",
+            scopes=["catalog:read"],
+            rate_limit="120",
+            **{"allowed_origins-0": "https://a.example.com", "allowed_origins-1": "bad"},
+        ),
+    )
+
+    soup = html(response)
+    assert text(soup.find("textarea", attrs={"name": "description"})) == "Typed"
+    assert soup.find("input", attrs={"name": "rate_limit"})["value"] == "120"
+    assert (
+        soup.find("input", attrs={"name": "allowed_origins-0"})["value"] == "https://a.example.com"
+    )
+    checked = {
+        box["value"] for box in soup.find_all("input", attrs={"name": "scopes", "checked": True})
+    }
+    assert checked == {"catalog:read"}
+
+
+# --- create and reveal ----------------------------------------------------------------------
+
+
+@BOTH
+def test_creating_a_secret_key_reveals_it_once(
+    signed_in: FlaskClient, user: User, market: Market, htmx: bool
+) -> None:
+    response = post(
+        signed_in,
+        NEW,
+        key_form(
+            key_type="secret",
+            label="Stock sync",
+            description="Nightly job",
+            scopes=["products:read", "products:write"],
+            market_id=str(market.id),
+            rate_limit="300",
+            expires_at="2099-01-31T12:30",
+            **{"allowed_ip_ranges-0": "203.0.113.0/24", "allowed_ip_ranges-1": "2001:db8::/32"},
+        ),
+        htmx=htmx,
+    )
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    soup = page_or_fragment(response, htmx)
+    key = created_key()
+    dialog = soup.find("dialog")
+    token = dialog.find("input", id="revealed-key")["value"]
+    assert tokens.parse_token(token).key_type == "secret"
+    assert tokens.hash_token(token, signed_in.application.config["API_KEY_PEPPER"]) == key.key_hash
+    assert dialog.find("button", string="Copy")["data-copy"] == "revealed-key"
+    assert "will not be shown again" in text(dialog)
+    if htmx:
+        assert response.headers["HX-Push-Url"] == f"/settings/api-keys/{key.id}"
+    assert (key.label, key.description, key.rate_limit) == ("Stock sync", "Nightly job", 300)
+    assert key.scopes == ["products:read", "products:write"] and key.market_id == market.id
+    assert key.allowed_ip_ranges == ["203.0.113.0/24", "2001:db8::/32"]
+    assert key.expires_at.isoformat() == "2099-01-31T12:30:00"
+    assert key.created_by_id == user.id
+    [event] = db.session.scalars(select(AuditEvent)).all()
+    assert (event.action, event.actor, event.ip) == ("created", user.email, "127.0.0.1")
+
+    # The token is never shown again: not on the key page, the list or the audit log.
+    for url in (f"/settings/api-keys/{key.id}", "/settings/api-keys", "/settings/audit"):
+        page = signed_in.get(url)
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        assert token not in body and token[8:-4] not in body
+        assert key.masked in body
+
+
+@BOTH
+def test_creating_a_publishable_key_shows_it_and_it_stays_on_its_page(
+    signed_in: FlaskClient, htmx: bool
+) -> None:
+    response = post(
+        signed_in,
+        NEW,
+        key_form(
+            label="Shop",
+            **{
+                "allowed_origins-0": "HTTPS://Shop.Example.com",
+                "allowed_origins-1": "https://*.example.net",
+            },
+        ),
+        htmx=htmx,
+    )
+
+    assert response.status_code == 200
+    soup = page_or_fragment(response, htmx)
+    token = soup.find("input", id="revealed-key")["value"]
+    assert token.startswith("pk_live_")
+    assert "will not be shown again" not in text(soup)
+    key = created_key()
+    assert key.allowed_origins == ["https://shop.example.com", "https://*.example.net"]
+    assert key.scopes == list(DEFAULT_SCOPES["publishable"])
+
+    key_page = html(signed_in.get(f"/settings/api-keys/{key.id}"))
+    assert key_page.find("input", id="publishable-key")["value"] == token
+
+
+def test_a_csrf_header_is_enough_for_htmx(signed_in: FlaskClient) -> None:
+    token = html(signed_in.get(NEW)).find("input", attrs={"name": "csrf_token"})["value"]
+
+    response = signed_in.post(NEW, data=key_form(), headers={**HX, "X-CSRFToken": token})
+
+    assert response.status_code == 200 and count(ApiKey) == 1
+
+
+# --- the key page ---------------------------------------------------------------------------
+
+
+@BOTH
+def test_key_page_shows_everything_about_the_key(
+    signed_in: FlaskClient, user: User, market: Market, htmx: bool
+) -> None:
+    key, token = make_key(
+        user,
+        "secret",
+        label="Stock sync",
+        description="Nightly inventory job",
+        scopes=["products:read", "orders:write"],
+        market_id=market.id,
+        allowed_ip_ranges=["203.0.113.0/24"],
+        rate_limit=1500,
+        expires_at=utcnow() + timedelta(days=60),
+    )
+
+    response = get(signed_in, f"/settings/api-keys/{key.id}", htmx)
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    soup = page_or_fragment(response, htmx)
+    page = text(soup)
+    assert text(soup.find("h1")) == "Stock sync"
+    for expected in (
+        key.masked,
+        "Secret",
+        "Active",
+        "Nightly inventory job",
+        "US: United States",
+        "1,500 requests per minute",
+        key.expires_at.strftime("%Y-%m-%d %H:%M"),
+        f"by {user.email}",
+        "products:read",
+        "orders:write",
+        "203.0.113.0/24",
+    ):
+        assert expected in page, expected
+    assert "orders:read" not in page
+    assert token not in response.get_data(as_text=True)
+    events = soup.find(id="events-title").find_parent("section")
+    assert "Created" in text(events) and user.email in text(events)
+    actions = {text(link) for link in soup.select(".page-head .actions a")}
+    assert actions == {"Edit", "Rotate key", "Revoke key"}
+
+
+def test_key_page_of_a_publishable_key_shows_origins_or_the_warning(
+    signed_in: FlaskClient, user: User
+) -> None:
+    closed, _ = make_key(user, "publishable", allowed_origins=["https://shop.example.com"])
+    open_key, _ = make_key(user, "publishable")
+
+    closed_page = text(html(signed_in.get(f"/settings/api-keys/{closed.id}")))
+    open_page = text(html(signed_in.get(f"/settings/api-keys/{open_key.id}")))
+
+    assert "https://shop.example.com" in closed_page
+    assert "Allows all origins (Development)" not in closed_page
+    assert "Allows all origins (Development)" in open_page
+
+
+def test_an_expired_key_is_shown_as_expired_without_actions(
+    signed_in: FlaskClient, user: User
+) -> None:
+    key, _ = make_key(user, "secret", expires_at=utcnow() + timedelta(days=1))
+    key.expires_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+
+    soup = html(signed_in.get(f"/settings/api-keys/{key.id}"))
+
+    assert "Expired" in text(soup.find(class_="lead"))
+    assert soup.select(".page-head .actions") == []
+    events = db.session.scalars(select(AuditEvent.action).where(AuditEvent.api_key_id == key.id))
+    assert list(events) == ["created", "expired"]
+
+
+def test_a_key_expiring_within_a_week_is_flagged(signed_in: FlaskClient, user: User) -> None:
+    key, _ = make_key(user, "secret", label="Soon", expires_at=utcnow() + timedelta(days=2))
+
+    assert "Expires within 7 days" in key_rows(html(signed_in.get("/settings/api-keys")))["Soon"][7]
+    assert "within 7 days" in text(html(signed_in.get(f"/settings/api-keys/{key.id}")))
+
+
+def test_an_unknown_key_is_404(signed_in: FlaskClient) -> None:
+    assert signed_in.get("/settings/api-keys/424242").status_code == 404
+
+
+# --- edit -----------------------------------------------------------------------------------
+
+
+@BOTH
+def test_edit_form_starts_with_the_keys_settings(
+    signed_in: FlaskClient, user: User, market: Market, htmx: bool
+) -> None:
+    key, _ = make_key(
+        user,
+        "publishable",
+        label="Shop",
+        scopes=["catalog:read"],
+        market_id=market.id,
+        allowed_origins=["https://a.example.com", "https://b.example.com"],
+        rate_limit=90,
+    )
+
+    response = get(signed_in, f"/settings/api-keys/{key.id}/edit", htmx)
+
+    assert response.status_code == 200
+    form = page_or_fragment(response, htmx).find("form", id="key-form")
+    assert form["action"] == f"/settings/api-keys/{key.id}/edit"
+    assert form.find("input", attrs={"name": "label"})["value"] == "Shop"
+    checked = {
+        box["value"] for box in form.find_all("input", attrs={"name": "scopes", "checked": True})
+    }
+    assert checked == {"catalog:read"}
+    assert form.find("option", selected=True)["value"] == str(market.id)
+    assert [
+        form.find("input", attrs={"name": f"allowed_origins-{i}"})["value"] for i in (0, 1)
+    ] == [
+        "https://a.example.com",
+        "https://b.example.com",
+    ]
+    assert form.find("input", attrs={"name": "rate_limit"})["value"] == "90"
+    assert form.find(id="ip-ranges") is None
+    for name, scope in SCOPES.items():
+        box = form.find("input", attrs={"name": "scopes", "value": name})
+        assert box.has_attr("disabled") == scope.secret_only
+
+
+@BOTH
+def test_edit_changes_settings_but_keeps_the_key(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    key, _ = make_key(user, "secret", label="Old name", expires_at=utcnow() + timedelta(days=9))
+    key_hash, masked = key.key_hash, key.masked
+    form = html(signed_in.get(f"/settings/api-keys/{key.id}/edit")).find("form", id="key-form")
+    expires = form.find("input", attrs={"name": "expires_at"})["value"]
+
+    response = post(
+        signed_in,
+        f"/settings/api-keys/{key.id}/edit",
+        {
+            "label": "New name",
+            "description": "Changed",
+            "scopes": ["orders:read", "customers:read"],
+            "market_id": "",
+            "allowed_ip_ranges-0": "198.51.100.7",
+            "rate_limit": "75",
+            "expires_at": expires,
+        },
+        htmx=htmx,
+    )
+
+    if htmx:
+        assert response.status_code == 200
+        assert response.headers["HX-Push-Url"] == f"/settings/api-keys/{key.id}"
+        soup = assert_fragment(response)
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == f"/settings/api-keys/{key.id}"
+        soup = html(signed_in.get(response.headers["Location"]))
+    assert "Key updated. The key itself did not change." in text(soup.find(class_="flashes"))
+    assert text(soup.find("h1")) == "New name"
+    assert masked in text(soup)
+    db.session.expire_all()
+    key = db.session.get(ApiKey, key.id)
+    assert (key.key_hash, key.masked) == (key_hash, masked)
+    assert key.scopes == ["orders:read", "customers:read"]
+    assert key.allowed_ip_ranges == ["198.51.100.7/32"] and key.rate_limit == 75
+    [updated] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "updated"))
+    assert set(updated.details["changes"]) == {
+        "label", "description", "scopes", "allowed_ip_ranges", "rate_limit",
+    }  # fmt: skip
+
+
+def test_saving_the_edit_form_unchanged_changes_and_logs_nothing(
+    signed_in: FlaskClient, user: User
+) -> None:
+    key, _ = make_key(
+        user,
+        "publishable",
+        allowed_origins=["https://shop.example.com"],
+        expires_at=utcnow() + timedelta(days=9, seconds=30),
+    )
+    names = ("expires_at", "label", "scopes", "allowed_origins", "rate_limit")
+    before = {name: getattr(key, name) for name in names}
+    form = html(signed_in.get(f"/settings/api-keys/{key.id}/edit")).find("form", id="key-form")
+    data = {
+        field["name"]: field.get("value", "")
+        for field in form.find_all("input")
+        if field.get("type") not in ("checkbox", "radio") and field.get("name") != "csrf_token"
+    }
+    data["scopes"] = [box["value"] for box in form.find_all("input", checked=True)]
+    data["market_id"] = ""
+
+    response = post(signed_in, f"/settings/api-keys/{key.id}/edit", data)
+
+    assert response.status_code == 303
+    db.session.expire_all()
+    key = db.session.get(ApiKey, key.id)
+    assert {name: getattr(key, name) for name in names} == before
+    assert count(AuditEvent) == 1  # only "created"
+
+
+@BOTH
+def test_edit_errors_are_shown_beside_the_field_and_change_nothing(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    key, _ = make_key(user, "publishable", label="Keep")
+    before = snapshot()
+
+    response = post(
+        signed_in,
+        f"/settings/api-keys/{key.id}/edit",
+        {"label": "Changed", "scopes": ["catalog:read"], "rate_limit": "60",
+         "allowed_origins-0": "javascript:alert(1)"},
+        htmx=htmx,
+    )  # fmt: skip
+
+    assert response.status_code == 422
+    soup = page_or_fragment(response, htmx)
+    assert field_errors(soup, "allowed_origins-0")
+    assert snapshot() == before
+    db.session.expire_all()
+    assert db.session.get(ApiKey, key.id).label == "Keep"
+
+
+def test_a_revoked_key_cannot_be_edited(signed_in: FlaskClient, user: User) -> None:
+    key, _ = make_key(user, "secret", label="Gone")
+    keys.revoke_key(key, keys.Actor(name=user.email))
+    before = snapshot()
+
+    response = post(
+        signed_in,
+        f"/settings/api-keys/{key.id}/edit",
+        {"label": "Back", "scopes": ["orders:read"], "rate_limit": "60"},
+    )
+
+    assert response.status_code == 422
+    assert "revoked" in field_errors(html(response), "label")
+    assert snapshot() == before
+
+
+# --- rotate ---------------------------------------------------------------------------------
+
+
+@BOTH
+def test_rotate_asks_to_confirm_with_the_grace_periods(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    key, _ = make_key(user, "secret")
+
+    response = get(signed_in, f"/settings/api-keys/{key.id}/rotate", htmx)
+
+    soup = page_or_fragment(response, htmx)
+    options = {
+        radio["value"]: text(radio.find_next("label"))
+        for radio in soup.find_all("input", attrs={"name": "grace"})
+    }
+    assert options == {"now": "Now", "1h": "1 hour", "24h": "24 hours", "7d": "7 days"}
+    assert soup.find("input", attrs={"name": "grace", "checked": True})["value"] == "now"
+    assert soup.find("button", string="Rotate key") is not None
+    assert count(ApiKey) == 1
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("grace", "period"),
+    [
+        ("now", timedelta(0)),
+        ("1h", timedelta(hours=1)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+    ],
+)
+def test_rotate_reveals_the_new_key_and_stops_the_old_one(
+    signed_in: FlaskClient, user: User, grace: str, period: timedelta, htmx: bool
+) -> None:
+    old, old_token = make_key(
+        user, "secret", label="Sync", scopes=["orders:read"], allowed_ip_ranges=["10.0.0.0/8"]
+    )
+    started = utcnow()
+
+    response = post(signed_in, f"/settings/api-keys/{old.id}/rotate", {"grace": grace}, htmx=htmx)
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    soup = page_or_fragment(response, htmx)
+    token = soup.find("input", id="revealed-key")["value"]
+    assert token != old_token and token.startswith("sk_live_")
+    assert "will not be shown again" in text(soup.find("dialog"))
+    new = created_key()
+    assert new.id != old.id
+    assert (new.label, new.scopes, new.allowed_ip_ranges) == (
+        "Sync", ["orders:read"], ["10.0.0.0/8"],
+    )  # fmt: skip
+    db.session.refresh(old)
+    assert started + period <= old.revoked_at <= utcnow() + period
+    expected_state = keys.STATE_REVOKED if grace == "now" else keys.STATE_ACTIVE
+    assert old.state == expected_state
+
+    old_page = text(html(signed_in.get(f"/settings/api-keys/{old.id}")))
+    assert new.masked in old_page
+    if grace != "now":
+        assert "keeps working until" in old_page
+
+
+@BOTH
+def test_rotate_with_an_unknown_grace_period_is_refused(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    key, _ = make_key(user, "secret")
+
+    response = post(signed_in, f"/settings/api-keys/{key.id}/rotate", {"grace": "1y"}, htmx=htmx)
+
+    assert response.status_code == 422
+    page_or_fragment(response, htmx)
+    assert text(html(response).find(class_="field-errors"))
+    assert snapshot() == (1, 1)
+
+
+def test_a_key_in_its_grace_period_is_not_offered_for_rotation_again(
+    signed_in: FlaskClient, user: User
+) -> None:
+    key, _ = make_key(user, "secret")
+    post(signed_in, f"/settings/api-keys/{key.id}/rotate", {"grace": "7d"})
+    before = snapshot()
+
+    soup = html(signed_in.get(f"/settings/api-keys/{key.id}"))
+    response = post(signed_in, f"/settings/api-keys/{key.id}/rotate", {"grace": "7d"})
+
+    assert {text(link) for link in soup.select(".page-head .actions a")} == {"Revoke key"}
+    assert response.status_code == 422
+    assert "already rotated" in text(html(response).find(class_="field-errors"))
+    assert snapshot() == before
+
+
+# --- revoke ---------------------------------------------------------------------------------
+
+
+@BOTH
+def test_revoke_asks_to_confirm_then_stops_the_key(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    key, _ = make_key(user, "publishable", label="Shop")
+
+    confirm = get(signed_in, f"/settings/api-keys/{key.id}/revoke", htmx)
+
+    soup = page_or_fragment(confirm, htmx)
+    assert "cannot be undone" in text(soup)
+    assert soup.find("button", string="Revoke key") is not None
+    db.session.refresh(key)
+    assert key.state == keys.STATE_ACTIVE
+
+    response = post(signed_in, f"/settings/api-keys/{key.id}/revoke", htmx=htmx)
+
+    if htmx:
+        assert response.status_code == 200
+        assert response.headers["HX-Push-Url"] == f"/settings/api-keys/{key.id}"
+        soup = assert_fragment(response)
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == f"/settings/api-keys/{key.id}"
+        soup = html(signed_in.get(response.headers["Location"]))
+    assert "is revoked" in text(soup.find(class_="flashes"))
+    assert "Revoked" in text(soup.find(class_="lead"))
+    assert soup.find("input", id="publishable-key") is None
+    db.session.expire_all()
+    assert db.session.get(ApiKey, key.id).state == keys.STATE_REVOKED
+
+
+def test_revoking_twice_says_so_and_logs_once(signed_in: FlaskClient, user: User) -> None:
+    key, _ = make_key(user, "secret")
+    post(signed_in, f"/settings/api-keys/{key.id}/revoke")
+
+    response = post(signed_in, f"/settings/api-keys/{key.id}/revoke")
+
+    assert response.status_code == 303
+    flash = text(html(signed_in.get(response.headers["Location"])).find(class_="flashes"))
+    assert "already revoked" in flash
+    revoked = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "revoked"))
+    assert len(list(revoked)) == 1
+
+
+# --- markets --------------------------------------------------------------------------------
+
+
+@BOTH
+def test_add_a_market(signed_in: FlaskClient, user: User, htmx: bool) -> None:
+    response = post(
+        signed_in,
+        "/settings/markets",
+        {"code": "eu", "name": "European Union"},
+        htmx=htmx,
+        token_from="/settings/markets",
+    )
+
+    if htmx:
+        assert response.status_code == 200
+        assert response.headers["HX-Push-Url"] == "/settings/markets"
+        soup = assert_fragment(response)
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == "/settings/markets"
+        soup = html(signed_in.get("/settings/markets"))
+    assert "Market EU added." in text(soup.find(class_="flashes"))
+    assert "European Union" in text(soup.find("table"))
+    assert [market.code for market in accounts.list_markets(user.merchant_id)] == ["EU"]
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("fields", "name", "message"),
+    [
+        ({"code": "US", "name": "Again"}, "code", "already a market US"),
+        ({"code": "us", "name": "Again"}, "code", "already a market US"),
+        ({"code": "U S", "name": "Spaces"}, "code", "letters, digits or hyphens"),
+        ({"code": "", "name": "No code"}, "code", "required"),
+        ({"code": "CA", "name": ""}, "name", "required"),
+    ],
+)
+def test_market_errors_are_shown_beside_the_field(
+    signed_in: FlaskClient,
+    user: User,
+    market: Market,
+    fields: dict[str, str],
+    name: str,
+    message: str,
+    htmx: bool,
+) -> None:
+    response = post(
+        signed_in, "/settings/markets", fields, htmx=htmx, token_from="/settings/markets"
+    )
+
+    assert response.status_code == 422
+    soup = page_or_fragment(response, htmx)
+    assert message in field_errors(soup, name)
+    assert count(Market) == 1
+
+
+@BOTH
+def test_market_keys_page_lists_only_that_markets_keys(
+    signed_in: FlaskClient, user: User, market: Market, htmx: bool
+) -> None:
+    make_key(user, "publishable", label="US shop", market_id=market.id)
+    make_key(user, "secret", label="Everywhere")
+
+    markets_page = text(html(signed_in.get("/settings/markets")).find("table"))
+    response = get(signed_in, f"/settings/markets/{market.id}/api-keys", htmx)
+
+    assert "1 key" in markets_page
+    assert response.status_code == 200
+    soup = page_or_fragment(response, htmx, "key-list")
+    assert set(key_rows(soup)) == {"US shop"}
+    if not htmx:
+        assert "API keys of United States" in text(soup.find("h1"))
+
+
+def test_market_keys_page_filters_within_the_market(
+    signed_in: FlaskClient, user: User, market: Market
+) -> None:
+    make_key(user, "publishable", label="US shop", market_id=market.id)
+    make_key(user, "secret", label="US sync", market_id=market.id)
+
+    response = signed_in.get(f"/settings/markets/{market.id}/api-keys?type=secret", headers=HX)
+
+    assert set(key_rows(assert_fragment(response, "key-list"))) == {"US sync"}
+
+
+def test_reading_pages_do_not_take_posts(
+    signed_in: FlaskClient, user: User, market: Market
+) -> None:
+    key, _ = make_key(user, "secret")
+
+    for url in (f"/settings/api-keys/{key.id}", f"/settings/markets/{market.id}/api-keys"):
+        response = post(signed_in, url)
+        assert response.status_code == 405, url
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+
+@BOTH
+def test_audit_log_lists_events_with_actor_and_ip(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    key, _ = make_key(user, "secret", label="Sync")
+    post(signed_in, f"/settings/api-keys/{key.id}/revoke")
+
+    response = get(signed_in, "/settings/audit", htmx)
+
+    assert response.status_code == 200
+    soup = page_or_fragment(response, htmx)
+    rows = [
+        [text(cell) for cell in row.find_all("td")] for row in soup.find("tbody").find_all("tr")
+    ]
+    assert [row[1] for row in rows] == ["Revoked", "Created"]
+    revoked, created = rows
+    assert "Sync" in revoked[2] and key.masked in revoked[2]
+    assert revoked[3] == user.email and revoked[4] == "127.0.0.1"
+    assert created[3] == user.email and created[4] == "—"
+
+
+def test_audit_log_paginates_with_older_events(signed_in: FlaskClient, user: User) -> None:
+    key, _ = make_key(user, "secret", label="Busy")
+    for limit in range(2, 57):
+        keys.update_key(
+            key, keys.KeySettings(label="Busy", scopes=list(key.scopes), rate_limit=limit),
+            keys.Actor(name=user.email),
+        )  # fmt: skip
+    total = count(AuditEvent)
+    assert total == 56
+
+    first = html(signed_in.get("/settings/audit"))
+    older = first.find("a", string="Older events")
+    second = html(signed_in.get(older["href"]))
+
+    first_rows = first.find("tbody").find_all("tr")
+    second_rows = second.find("tbody").find_all("tr")
+    assert len(first_rows) == 50 and len(second_rows) == 6
+    assert "rate limit: 55 → 56" in text(first_rows[0])
+    assert text(second_rows[-1].find_all("td")[1]) == "Created"
+    assert second.find("a", string="Older events") is None
+
+
+# --- escaping -------------------------------------------------------------------------------
+
+
+def test_labels_and_descriptions_are_escaped_everywhere(signed_in: FlaskClient, user: User) -> None:
+    response = post(signed_in, NEW, key_form(label=XSS, description=f"desc {XSS}"))
+    key = created_key()
+    post(
+        signed_in,
+        f"/settings/api-keys/{key.id}/edit",
+        {"label": f"{XSS}!", "description": XSS, "scopes": ["catalog:read"], "rate_limit": "60"},
+    )
+
+    pages = {
+        "reveal": response,
+        "list": signed_in.get("/settings/api-keys"),
+        "key": signed_in.get(f"/settings/api-keys/{key.id}"),
+        "edit": signed_in.get(f"/settings/api-keys/{key.id}/edit"),
+        "rotate": signed_in.get(f"/settings/api-keys/{key.id}/rotate"),
+        "revoke": signed_in.get(f"/settings/api-keys/{key.id}/revoke"),
+        "audit": signed_in.get("/settings/audit"),
+        "list-htmx": signed_in.get("/settings/api-keys", headers=HX),
+    }
+    for name, page in pages.items():
+        body = page.get_data(as_text=True)
+        assert page.status_code == 200, name
+        assert "<script>alert(1)</script>" not in body, name
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body, name
+        assert html(page).find("script", string="alert(1)") is None, name
+
+
+def test_escaped_label_in_a_form_error(signed_in: FlaskClient) -> None:
+    response = post(signed_in, NEW, key_form(label=XSS, rate_limit="0"))
+
+    assert response.status_code == 422
+    assert XSS not in response.get_data(as_text=True)
+    assert html(response).find("input", attrs={"name": "label"})["value"] == XSS

@@ -16,7 +16,7 @@ from portal.keys import service as keys
 
 def register(app: Flask) -> None:
     """Add the operator commands to the app's CLI."""
-    for command in (create_merchant, create_key, revoke_key, set_plan, seed_demo):
+    for command in (create_merchant, create_key, revoke_key, set_plan, seed_demo, prune_usage):
         app.cli.add_command(command)
 
 
@@ -136,3 +136,24 @@ def seed_demo() -> None:
     state = "Created" if created else "Already there:"
     click.echo(f"{state} demo merchant “Demo Store”.")
     click.echo(f"  Sign in at /auth/login with {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+
+@click.command("prune-usage")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep this many days of rollups (default: USAGE_RETENTION_DAYS, 400).",
+)
+def prune_usage(retention_days: int | None) -> None:
+    """Delete usage rollups past the retention window and calls beyond the last 50 per key."""
+    from flask import current_app
+
+    from portal.usage import rollup
+
+    days = retention_days or current_app.config["USAGE_RETENTION_DAYS"]
+    removed = rollup.prune(days)
+    click.echo(
+        f"Kept {days} days. Removed {removed['hourly']} hourly rollups, "
+        f"{removed['endpoint_daily']} daily endpoint rows and {removed['calls']} old calls."
+    )

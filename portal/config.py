@@ -61,6 +61,8 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "RATELIMIT_KEY_PREFIX": "portal",
         "LOGIN_LIMIT_PER_IP": env.get("LOGIN_LIMIT_PER_IP", "20/minute"),
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute"),
+        "USAGE_FLUSH_SECONDS": float(env.get("USAGE_FLUSH_SECONDS", "2")),
+        "USAGE_RETENTION_DAYS": int(env.get("USAGE_RETENTION_DAYS", "400")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

@@ -3,6 +3,7 @@
 from portal.accounts.models import Market, Merchant, User
 from portal.keys.models import ApiKey, AuditEvent
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
+from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
 
 __all__ = [
     "ApiKey",
@@ -16,5 +17,8 @@ __all__ = [
     "Order",
     "OrderItem",
     "Product",
+    "UsageCall",
+    "UsageEndpointDaily",
+    "UsageHourly",
     "User",
 ]

@@ -44,6 +44,7 @@ def test_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "LOGIN_LIMIT_PER_ACCOUNT": "1000/minute",
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": "portal.test",
+        "USAGE_FLUSH_SECONDS": 0,
     }
     config.update(overrides)
     return config

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import request, url_for
 
 from portal.api import bp, serializers
 from portal.api.auth import require_scope
-from portal.api.errors import json_body
+from portal.api.errors import ApiError, json_body
 from portal.api.pagination import bool_param, list_response, page_params
 from portal.keys import service as keys
 from portal.store import service as store
+from portal.usage import stats
+
+MAX_USAGE_RANGE_DAYS = 400
 
 
 @bp.get("/admin/products")
@@ -108,11 +112,21 @@ def list_customers() -> dict[str, Any]:
 @bp.get("/admin/usage")
 @require_scope("analytics:read")
 def get_usage() -> dict[str, Any]:
-    """The merchant's keys with their last use, and sales figures (orders and revenue)."""
+    """Usage per key and in total between `start` and `end` (default: 30 days), and sales."""
     tenant = serializers.current_tenant()
-    api_keys = keys.list_keys(tenant.merchant_id, market_id=tenant.market_id)
+    start, end = usage_range()
+    api_keys = sorted(
+        keys.list_keys(tenant.merchant_id, market_id=tenant.market_id), key=lambda key: key.id
+    )
+    key_ids = [key.id for key in api_keys]
+    total = stats.summarize(
+        merchant_id=tenant.merchant_id, key_ids=key_ids, start=start, end=end, recent=False
+    )
     return {
         "object": "usage",
+        "start": total.as_dict()["start"],
+        "end": total.as_dict()["end"],
+        "total": total.as_dict(),
         "keys": [
             {
                 "id": key.id,
@@ -120,8 +134,44 @@ def get_usage() -> dict[str, Any]:
                 "type": key.key_type,
                 "state": key.state,
                 "last_used_at": serializers.timestamp(key.last_used_at),
+                "usage": stats.summarize(
+                    merchant_id=tenant.merchant_id,
+                    key_id=key.id,
+                    start=start,
+                    end=end,
+                    recent=False,
+                ).as_dict(),
             }
-            for key in sorted(api_keys, key=lambda key: key.id)
+            for key in api_keys
         ],
         "sales": store.sales_figures(tenant),
     }
+
+
+def usage_range() -> tuple[datetime | None, datetime | None]:
+    """The `start` and `end` query parameters (ISO 8601 dates or times, UTC)."""
+    bounds = []
+    for name in ("start", "end"):
+        raw = request.args.get(name)
+        if not raw:
+            bounds.append(None)
+            continue
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError(
+                400, "invalid_request", f"{name} must be an ISO 8601 date or time, e.g. 2026-11-01."
+            ) from None
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        bounds.append(moment)
+    start, end = bounds
+    if start and end and start >= end:
+        raise ApiError(400, "invalid_request", "start must be before end.")
+    if start and end and end - start > timedelta(days=MAX_USAGE_RANGE_DAYS):
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"The range from start to end is at most {MAX_USAGE_RANGE_DAYS} days.",
+        )
+    return start, end

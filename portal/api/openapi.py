@@ -12,6 +12,7 @@ from portal.api import auth, bp
 from portal.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from portal.keys.scopes import SCOPES
 from portal.store import service as store
+from portal.usage.models import OUTCOMES as USAGE_OUTCOMES
 
 API_PREFIX = "/api/v1"
 OPENAPI_VERSION = "3.1.0"
@@ -248,22 +249,57 @@ SCHEMAS: dict[str, Any] = {
             "created_at": TIMESTAMP,
         },
     },
+    "UsageFigures": {
+        "type": "object",
+        "description": "Calls made with valid keys between start and end (total_calls: all time).",
+        "required": ["start", "end", "total_calls", "calls_last_24h", "calls", "outcomes"],
+        "properties": {
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+            "total_calls": {"type": "integer"},
+            "calls_last_24h": {"type": "integer"},
+            "calls": {"type": "integer"},
+            "success_rate": _nullable("number"),
+            "avg_latency_ms": _nullable("number"),
+            "p95_latency_ms": _nullable("number"),
+            "outcomes": {
+                "type": "object",
+                "properties": {name: {"type": "integer"} for name in USAGE_OUTCOMES},
+            },
+            "top_endpoints": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "method": {"type": "string"},
+                        "route": {"type": "string"},
+                        "calls": {"type": "integer"},
+                        "errors": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
     "Usage": {
         "type": "object",
-        "required": ["object", "keys", "sales"],
+        "required": ["object", "start", "end", "total", "keys", "sales"],
         "properties": {
             "object": {"const": "usage"},
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+            "total": _ref("UsageFigures"),
             "keys": {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["id", "label", "type", "state", "last_used_at"],
+                    "required": ["id", "label", "type", "state", "last_used_at", "usage"],
                     "properties": {
                         "id": {"type": "integer"},
                         "label": {"type": "string"},
                         "type": {"type": "string", "enum": ["publishable", "secret"]},
                         "state": {"type": "string", "enum": ["active", "expired", "revoked"]},
                         "last_used_at": _nullable("string", format="date-time"),
+                        "usage": _ref("UsageFigures"),
                     },
                 },
             },
@@ -445,7 +481,14 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "bad_request": True,
     },
     ("GET", "/admin/customers"): {"tag": "Admin", "response": "CustomerList", "list": True},
-    ("GET", "/admin/usage"): {"tag": "Admin", "response": "Usage"},
+    ("GET", "/admin/usage"): {
+        "tag": "Admin",
+        "response": "Usage",
+        "query": [
+            ("start", {"type": "string"}, "ISO 8601 date or time (UTC); default 30 days ago."),
+            ("end", {"type": "string"}, "ISO 8601 date or time (UTC); default now."),
+        ],
+    },
 }
 
 _PAGINATION_PARAMETERS = [

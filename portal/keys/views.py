@@ -17,6 +17,7 @@ from portal.keys.forms import (
     is_key_type,
 )
 from portal.keys.models import ApiKey
+from portal.usage.views import key_usage_context
 from portal.web import login_required
 
 bp = Blueprint("keys", __name__, url_prefix="/settings")
@@ -187,6 +188,7 @@ def _render_key(key: ApiKey) -> Response:
             scopes=scopes,
             expiring_soon=service.expiring_soon(key),
             grace_labels=service.GRACE_LABELS,
+            **key_usage_context(key),
         )
     )
 

@@ -94,6 +94,8 @@ class UsageRecorder:
             self._flush_lock = threading.Lock()
             self._wake = threading.Event()
         self._pid = os.getpid()
+        if self.flush_interval <= 0:
+            return  # flushed by hand (tests, scripts) or at exit
         self._thread = threading.Thread(target=self._run, name="usage-flusher", daemon=True)
         self._thread.start()
 

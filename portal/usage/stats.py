@@ -118,12 +118,13 @@ def summarize(
     *,
     merchant_id: int,
     key_id: int | None = None,
+    key_ids: list[int] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
     recent: bool = True,
 ) -> UsageSummary:
-    """Usage of one key (or every key of the merchant) between start and end."""
+    """Usage of one key, some keys, or every key of the merchant between start and end."""
     now = now or utcnow()
     end = end or now
     start = start or _hour(end) - timedelta(days=WINDOW_DAYS) + timedelta(hours=1)
@@ -131,6 +132,8 @@ def summarize(
     scope: list[ColumnElement[bool]] = [UsageHourly.merchant_id == merchant_id]
     if key_id is not None:
         scope.append(UsageHourly.api_key_id == key_id)
+    if key_ids is not None:
+        scope.append(UsageHourly.api_key_id.in_(key_ids))
 
     summary.total_calls = db.session.scalar(
         select(func.coalesce(func.sum(UsageHourly.calls), 0)).where(*scope)
@@ -173,19 +176,28 @@ def summarize(
         (today - timedelta(days=offset), by_day.get(today - timedelta(days=offset), 0))
         for offset in range(WINDOW_DAYS - 1, -1, -1)
     ]
-    summary.top_endpoints = top_endpoints(merchant_id, key_id, start.date(), end.date())
+    summary.top_endpoints = top_endpoints(
+        merchant_id, key_id, start.date(), end.date(), key_ids=key_ids
+    )
     if recent:
         summary.recent = recent_calls(merchant_id, key_id)
     return summary
 
 
 def top_endpoints(
-    merchant_id: int, key_id: int | None, first_day: date, last_day: date, limit: int = 10
+    merchant_id: int,
+    key_id: int | None,
+    first_day: date,
+    last_day: date,
+    limit: int = 10,
+    key_ids: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """The most called routes between two days."""
     scope = [UsageEndpointDaily.merchant_id == merchant_id]
     if key_id is not None:
         scope.append(UsageEndpointDaily.api_key_id == key_id)
+    if key_ids is not None:
+        scope.append(UsageEndpointDaily.api_key_id.in_(key_ids))
     calls = func.sum(UsageEndpointDaily.calls)
     rows = db.session.execute(
         select(

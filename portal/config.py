@@ -58,7 +58,8 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "RATELIMIT_STRATEGY": "fixed-window",
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-        "RATELIMIT_KEY_PREFIX": "portal",
+        # Several deployments (or test runs) sharing one Redis keep their counters apart.
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "portal",
         "LOGIN_LIMIT_PER_IP": env.get("LOGIN_LIMIT_PER_IP", "20/minute"),
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute"),
         "USAGE_FLUSH_SECONDS": float(env.get("USAGE_FLUSH_SECONDS", "2")),

@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    current_app,
     g,
     redirect,
     render_template,
@@ -81,18 +82,32 @@ def index() -> Response:
     return redirect(url_for("keys.list_keys"))
 
 
+# No inline script, no eval (htmx 4 needs neither: no hx-on, no js: values, no trigger filters,
+# and its indicator stylesheet is switched off in base.html), no plugins, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'"
+)
+PORTAL_BLUEPRINTS = frozenset({"web", "accounts", "keys", "usage"})
+HSTS = "max-age=63072000; includeSubDomains"
+
+
 @bp.after_app_request
 def security_headers(response: Response) -> Response:
-    """Headers every portal page carries."""
+    """Headers every response carries; the API's own headers are set before and kept."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    if current_app.config.get("PORTAL_ENV") == "production":
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if response.mimetype == "text/html":
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if g.get("user") is not None and request.blueprint in PORTAL_BLUEPRINTS:
+        # Signed-in pages show keys, usage and audit trails: keep every one out of caches
+        # (shared or the browser's back/forward history on a shared computer).
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -81,7 +81,9 @@ class UsageRecorder:
                     "Writing %d usage records failed; kept for the next flush", len(batch)
                 )
                 with self._lock:
-                    self._buffer[:0] = batch[: self.max_buffer - len(self._buffer)]
+                    kept = batch[: max(0, self.max_buffer - len(self._buffer))]
+                    self._buffer[:0] = kept
+                    self.dropped += len(batch) - len(kept)  # no room: counted, never silent
                 return 0
             return len(batch)
 

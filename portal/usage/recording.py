@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -14,7 +15,8 @@ from portal.usage import rollup
 from portal.usage.recorder import CallRecord, UsageRecorder
 
 logger = logging.getLogger(__name__)
-CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+# <name>, <int:name>, <int(max=2147483647):name> -> {name}
+CONVERTER = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>")
 DENIAL_OUTCOMES = {
     "origin_not_allowed": "origin_denied",
     "secret_key_in_browser": "origin_denied",
@@ -40,7 +42,13 @@ def route_name() -> str:
     """The matched route (e.g. /api/v1/carts/{cart_id}), never the raw path with its ids."""
     if request.url_rule is None:
         return "(no route)"
-    return CONVERTER.sub(r"{\1}", request.url_rule.rule)[:120]
+    return _route_template(request.url_rule.rule)
+
+
+@functools.lru_cache(maxsize=1024)
+def _route_template(rule: str) -> str:
+    """A rule as the route merchants see; computed once per rule, not per request."""
+    return CONVERTER.sub(r"{\1}", rule)[:120]
 
 
 def recorder() -> UsageRecorder:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -93,17 +94,25 @@ def write_batch(calls: list[CallRecord]) -> None:
         minute = call.at.replace(second=0, microsecond=0)
         last_used[call.api_key_id] = max(minute, last_used.get(call.api_key_id, minute))
 
+    # Rows in key order: two workers upserting the same rows lock them in the same order and
+    # cannot deadlock each other (PostgreSQL).
     counters = ["calls", "latency_sum_ms", *OUTCOMES, *LATENCY_COLUMNS]
-    _upsert(UsageHourly.__table__, list(hourly.values()), ["api_key_id", "hour"], counters)
+    _upsert(
+        UsageHourly.__table__,
+        [hourly[row_key] for row_key in sorted(hourly)],
+        ["api_key_id", "hour"],
+        counters,
+    )
     _upsert(
         UsageEndpointDaily.__table__,
-        list(endpoints.values()),
+        [endpoints[row_key] for row_key in sorted(endpoints)],
         ["api_key_id", "day", "method", "route"],
         ["calls", "errors"],
     )
     _write_recent(recent)
-    _touch_last_used(last_used)
+    touched = _touch_last_used(dict(sorted(last_used.items())))
     db.session.commit()
+    _last_used_written().update(touched)
 
 
 def _write_recent(recent: dict[int, list[CallRecord]]) -> None:
@@ -125,7 +134,7 @@ def _write_recent(recent: dict[int, list[CallRecord]]) -> None:
     ]
     if rows:
         db.session.execute(UsageCall.__table__.insert(), rows)
-    for key_id in recent:
+    for key_id in sorted(recent):
         prune_recent_calls(key_id)
 
 
@@ -144,9 +153,23 @@ def prune_recent_calls(key_id: int) -> None:
     )
 
 
-def _touch_last_used(last_used: dict[int, datetime]) -> None:
-    """Set last_used_at to the minute of the latest call: at most one write a minute per key."""
+def _last_used_written() -> dict[int, datetime]:
+    """The last_used_at minute this process has committed per key (this app's memory)."""
+    return current_app.extensions.setdefault("usage_last_used_written", {})
+
+
+def _touch_last_used(last_used: dict[int, datetime]) -> dict[int, datetime]:
+    """Set last_used_at to the minute of the latest call: at most one write a minute per key.
+
+    A key this process already stamped with that minute costs no statement at all; the WHERE
+    clause keeps other processes (and late batches) from writing the same minute again or
+    moving it back. Returns the minutes written, to remember once the transaction commits.
+    """
+    written = _last_used_written()
+    touched: dict[int, datetime] = {}
     for key_id, minute in last_used.items():
+        if key_id in written and written[key_id] >= minute:
+            continue
         db.session.execute(
             update(ApiKey)
             .where(
@@ -155,6 +178,8 @@ def _touch_last_used(last_used: dict[int, datetime]) -> None:
             )
             .values(last_used_at=minute)
         )
+        touched[key_id] = minute
+    return touched
 
 
 def prune(retention_days: int, now: datetime | None = None) -> dict[str, int]:

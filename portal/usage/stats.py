@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from portal.database import utcnow
 from portal.extensions import db
 from portal.keys.models import ApiKey
+from portal.keys.service import EXPIRING_SOON
 from portal.usage.models import (
     LATENCY_BOUNDS_MS,
     LATENCY_COLUMNS,
@@ -114,6 +115,11 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def window_start(end: datetime) -> datetime:
+    """Midnight starting the 30 days (today included) that the daily chart shows."""
+    return datetime.combine(end.date() - timedelta(days=WINDOW_DAYS - 1), time())
+
+
 def summarize(
     *,
     merchant_id: int,
@@ -127,7 +133,7 @@ def summarize(
     """Usage of one key, some keys, or every key of the merchant between start and end."""
     now = now or utcnow()
     end = end or now
-    start = start or _hour(end) - timedelta(days=WINDOW_DAYS) + timedelta(hours=1)
+    start = start or window_start(end)
     summary = UsageSummary(start=start, end=end)
     scope: list[ColumnElement[bool]] = [UsageHourly.merchant_id == merchant_id]
     if key_id is not None:
@@ -151,14 +157,15 @@ def summarize(
     by_day: dict[date, int] = {}
     outcomes = dict.fromkeys(OUTCOMES, 0)
     histogram = [0] * len(LATENCY_COLUMNS)
-    day_ago = now - timedelta(hours=24)
+    last_hour = _hour(now)
+    first_hour_of_24 = last_hour - timedelta(hours=23)  # the 24 hourly bars, this hour included
     for hour, calls, latency_sum, *rest in rows:
         calls = int(calls or 0)
         by_hour[hour] = calls
         by_day[hour.date()] = by_day.get(hour.date(), 0) + calls
         summary.window_calls += calls
         summary.latency_sum_ms += float(latency_sum or 0)
-        if hour >= _hour(day_ago):
+        if first_hour_of_24 <= hour <= last_hour:
             summary.calls_24h += calls
         for index, name in enumerate(OUTCOMES):
             outcomes[name] += int(rest[index] or 0)
@@ -166,7 +173,6 @@ def summarize(
             histogram[index] += int(rest[len(OUTCOMES) + index] or 0)
     summary.outcomes = outcomes
     summary.histogram = histogram
-    last_hour = _hour(now)
     summary.hourly = [
         (last_hour - timedelta(hours=offset), by_hour.get(last_hour - timedelta(hours=offset), 0))
         for offset in range(23, -1, -1)
@@ -176,8 +182,9 @@ def summarize(
         (today - timedelta(days=offset), by_day.get(today - timedelta(days=offset), 0))
         for offset in range(WINDOW_DAYS - 1, -1, -1)
     ]
+    last_day = (end - timedelta(microseconds=1)).date()  # end is exclusive
     summary.top_endpoints = top_endpoints(
-        merchant_id, key_id, start.date(), end.date(), key_ids=key_ids
+        merchant_id, key_id, start.date(), last_day, key_ids=key_ids
     )
     if recent:
         summary.recent = recent_calls(merchant_id, key_id)
@@ -236,13 +243,30 @@ def busiest_keys(
         .join(UsageHourly, UsageHourly.api_key_id == ApiKey.id)
         .where(
             UsageHourly.merchant_id == merchant_id,
-            UsageHourly.hour >= now - timedelta(days=WINDOW_DAYS),
+            UsageHourly.hour >= window_start(now),
         )
         .group_by(ApiKey.id)
         .order_by(calls.desc())
         .limit(limit)
     )
     return [(key, int(count)) for key, count in rows]
+
+
+def expiring_keys(merchant_id: int, now: datetime | None = None) -> list[ApiKey]:
+    """The merchant's active keys that expire within 7 days, soonest first (one query)."""
+    now = now or utcnow()
+    return list(
+        db.session.scalars(
+            select(ApiKey)
+            .where(
+                ApiKey.merchant_id == merchant_id,
+                ApiKey.expires_at > now,
+                ApiKey.expires_at <= now + EXPIRING_SOON,
+                or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now),
+            )
+            .order_by(ApiKey.expires_at, ApiKey.id)
+        )
+    )
 
 
 def per_key_summaries(

@@ -53,15 +53,12 @@ def key_usage(key_id: int) -> Response:
 def overview() -> Response:
     """Usage summed over every key of the merchant, with the busiest keys."""
     merchant_id = g.merchant.id
-    expiring = [
-        key for key in keys.list_keys(merchant_id, state="active") if keys.expiring_soon(key)
-    ]
     return render_page_or_block(
         "usage/overview.html",
         "main",
         usage=stats.summarize(merchant_id=merchant_id, recent=False),
         busiest=stats.busiest_keys(merchant_id),
-        expiring=expiring,
+        expiring=stats.expiring_keys(merchant_id),
         **chart_labels(),
     )
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from portal import create_app
-from tests.conftest import test_config
+from portal.accounts.models import Market, User
+from portal.demo import DEMO_EMAIL, DEMO_PASSWORD, seed
+from portal.extensions import db
+from portal.keys import service as keys
+from portal.keys.models import ApiKey
+from tests.conftest import PASSWORD, test_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -25,6 +36,9 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -64,18 +78,140 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    """A fresh browser tab that may use the clipboard; console errors fail the test."""
-    context = browser.new_context(  # type: ignore[attr-defined]
-        permissions=["clipboard-read", "clipboard-write"], viewport={"width": 1280, "height": 860}
+@contextmanager
+def open_tab(browser: Any, expected_errors: str | None = None, **options: Any) -> Iterator[Any]:
+    """A tab in a fresh context that may use the clipboard; console errors fail the test, except
+    those matching the `expected_errors` pattern."""
+    context = browser.new_context(
+        permissions=["clipboard-read", "clipboard-write"], viewport=DESKTOP, **options
     )
     tab = context.new_page()
     errors: list[str] = []
-    tab.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not (
+            expected_errors and re.search(expected_errors, message.text)
+        ):
+            errors.append(message.text)
+
+    tab.on("console", on_console)
     tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
+    try:
+        yield tab
+    finally:
+        context.close()
     assert errors == [], f"console errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    """A fresh browser tab that may use the clipboard; console errors fail the test."""
+    with open_tab(browser) as tab:
+        yield tab
+
+
+def sign_in(page: Any, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form and land on the keys list."""
+    page.goto(f"{base_url}/auth/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/settings/api-keys")
+
+
+def api_get(base_url: str, path: str, token: str, origin: str | None = None) -> int:
+    """Call the live API as a storefront or a server would; the status."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if origin:
+        headers["Origin"] = origin
+    request = urllib.request.Request(base_url + path, headers=headers)  # noqa: S310 - local
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+
+
+@pytest.fixture(scope="session")
+def demo(live_app: tuple[Flask, str], browser: Any) -> Iterator[dict[str, Any]]:
+    """The demo store with calls, a rotated key in its grace period and a revoked key; and the
+    signed-in state of its owner's browser."""
+    app, base_url = live_app
+    with app.app_context():
+        seed()
+        user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        actor = keys.Actor(name=DEMO_EMAIL, user_id=user.id, ip="127.0.0.1")
+        market = db.session.scalar(select(Market).where(Market.merchant_id == user.merchant_id))
+        storefront = db.session.scalar(
+            select(ApiKey).where(
+                ApiKey.label == "Storefront", ApiKey.merchant_id == user.merchant_id
+            )
+        )
+        token = storefront.publishable_token
+        old, _ = keys.create_key(
+            user.merchant_id,
+            "secret",
+            keys.KeySettings(
+                label="Warehouse sync",
+                description="Pushes stock levels every hour.",
+                allowed_ip_ranges=["203.0.113.0/24"],
+                market_id=market.id,
+            ),
+            actor,
+        )
+        rotated, _ = keys.rotate_key(old, "24h", actor)
+        gone, _ = keys.create_key(
+            user.merchant_id, "publishable", keys.KeySettings(label="Old storefront"), actor
+        )
+        keys.revoke_key(gone, actor)
+        ids = {
+            "storefront": storefront.id,
+            "old": old.id,
+            "rotated": rotated.id,
+            "market": market.id,
+        }
+    statuses = [
+        api_get(base_url, path, token, "http://localhost:8000")
+        for path in ["/api/v1/catalog/products"] * 6
+        + ["/api/v1/catalog/products/999999", "/api/v1/admin/orders", "/api/v1/key"]
+    ]
+    assert statuses == [200] * 6 + [404, 403, 200]
+    app.extensions["usage_recorder"].flush()
+    with open_tab(browser) as tab:
+        sign_in(tab, base_url, DEMO_EMAIL, DEMO_PASSWORD)
+        state = tab.context.storage_state()
+    yield {**ids, "state": state, "base_url": base_url}
+
+
+def run_axe(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now.
+
+    The page's CSP (script-src 'self') refuses inline scripts, so axe is not injected as one:
+    Playwright answers a same-origin URL with the npm package's file, which the CSP allows
+    like any of the portal's own scripts. The policy stays on while axe runs.
+    """
+    origin = re.match(r"https?://[^/]+", page.url).group(0)
+    url = f"{origin}/__test__/axe.min.js"
+    page.route(url, lambda route: route.fulfill(path=str(AXE), content_type="text/javascript"))
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=url)
+    results = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        {
+            "id": violation["id"],
+            "impact": violation["impact"],
+            "help": violation["help"],
+            "nodes": [node["target"] for node in violation["nodes"]][:5],
+        }
+        for violation in results
+        if violation["impact"] in ("serious", "critical")
+    ]
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Save a full-page screenshot under tests/browser/screenshots/ (git-ignored)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

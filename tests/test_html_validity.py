@@ -1,0 +1,124 @@
+"""The W3C Nu validator (vnu-jar from npm, run by the machine's Java) finds no error on the
+main pages."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from portal.accounts import service as accounts
+from portal.accounts.models import User
+from portal.extensions import db
+from portal.keys.models import ApiKey
+from tests.conftest import make_key
+from tests.helpers import post
+
+# htmx's own attributes (hx-get, hx-headers:inherited, ...) are not in the HTML standard, and
+# vnu reports each as "Attribute “hx-…” not allowed". They are the one thing this test lets
+# through; `data-hx-` would validate, but `:inherited` has no valid data-* spelling.
+HTMX_ATTRIBUTE = re.compile(
+    r"^Attribute “hx-[a-z:-]+” not allowed on element “[a-z]+” at this point\.$"
+)
+VNU = (
+    Path(__file__).resolve().parent.parent
+    / "node_modules"
+    / "vnu-jar"
+    / "build"
+    / "dist"
+    / "vnu.jar"
+)
+
+
+@pytest.fixture
+def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[str, str]:  # noqa: ANN001
+    """Every main page as a browser gets it, by name."""
+    market = accounts.add_market(user.merchant_id, "US", "United States")
+    publishable, token = make_key(
+        user,
+        "publishable",
+        label="Storefront",
+        market_id=market.id,
+        allowed_origins=["https://shop.test"],
+    )
+    secret, _ = make_key(user, "secret", label="Sync", allowed_ip_ranges=["10.0.0.0/8"])
+    signed_in.get(
+        "/api/v1/key", headers={"Authorization": f"Bearer {token}", "Origin": "https://shop.test"}
+    )
+    app.extensions["usage_recorder"].flush()
+    anonymous = app.test_client()
+    rendered = {
+        "login": anonymous.get("/auth/login"),
+        "register": anonymous.get("/auth/register"),
+        "not-found": anonymous.get("/no-such-page"),
+        "keys": signed_in.get("/settings/api-keys"),
+        "new-key": signed_in.get("/settings/api-keys/new"),
+        "new-secret-key": signed_in.get("/settings/api-keys/new?key_type=secret"),
+        "new-key-errors": post(
+            signed_in,
+            "/settings/api-keys/new",
+            {
+                "key_type": "publishable",
+                "label": "",
+                "allowed_origins-0": "ftp://x",
+                "rate_limit": "0",
+            },
+        ),
+        "key-page": signed_in.get(f"/settings/api-keys/{publishable.id}"),
+        "secret-key-page": signed_in.get(f"/settings/api-keys/{secret.id}"),
+        "edit": signed_in.get(f"/settings/api-keys/{secret.id}/edit"),
+        "rotate": signed_in.get(f"/settings/api-keys/{secret.id}/rotate"),
+        "revoke": signed_in.get(f"/settings/api-keys/{secret.id}/revoke"),
+        "markets": signed_in.get("/settings/markets"),
+        "market-keys": signed_in.get(f"/settings/markets/{market.id}/api-keys"),
+        "audit": signed_in.get("/settings/audit"),
+        "usage": signed_in.get("/settings/usage"),
+        "key-usage": signed_in.get(f"/settings/api-keys/{publishable.id}/usage"),
+        "reveal": post(
+            signed_in,
+            "/settings/api-keys/new",
+            {"key_type": "secret", "label": "New", "rate_limit": "60"},
+        ),
+    }
+    rendered["reveal-after-rotate"] = post(
+        signed_in, f"/settings/api-keys/{secret.id}/rotate", {"grace": "24h"}
+    )
+    rendered["rotated-key-page"] = signed_in.get(f"/settings/api-keys/{secret.id}")
+    assert db.session.query(ApiKey).count() == 4
+    for name, response in rendered.items():
+        assert response.status_code in (200, 404, 422), name
+        assert response.mimetype == "text/html", name
+    return {name: response.get_data(as_text=True) for name, response in rendered.items()}
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed (vnu needs it)")
+def test_the_main_pages_are_valid_html(pages: dict[str, str], tmp_path: Path) -> None:
+    assert VNU.exists(), "run `npm ci`: vnu-jar is a dev dependency in package.json"
+    for name, body in pages.items():
+        (tmp_path / f"{name}.html").write_text(body, encoding="utf-8")
+
+    # One JVM for every page: the validator takes the whole directory.
+    result = subprocess.run(
+        ["java", "-jar", str(VNU), "--format", "json", "--stdout", "--errors-only", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    messages = json.loads(result.stdout)["messages"]
+    errors = [
+        f"{Path(message.get('url', '')).name}:{message.get('lastLine')}: {message['message']}"
+        for message in messages
+        if message.get("type") in ("error", "non-document-error")
+        and not HTMX_ATTRIBUTE.match(message["message"])
+    ]
+    checked = {Path(message.get("url", "")).name for message in messages}
+    assert not errors, "\n".join(errors)
+    print(f"\nvnu: {len(pages)} pages valid ({', '.join(sorted(pages))})")
+    assert not checked - {f"{name}.html" for name in pages}

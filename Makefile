@@ -41,9 +41,11 @@ test: setup
 		env -u TEST_DATABASE_URL $(BIN)/pytest -m "not browser"; \
 	fi
 
-# Production-style serving with gunicorn (set PORTAL_ENV=production, SECRET_KEY, API_KEY_PEPPER).
+# Production-style serving with gunicorn.conf.py (set PORTAL_ENV=production, SECRET_KEY,
+# API_KEY_PEPPER, DATABASE_URL, RATELIMIT_STORAGE_URI). HOST and PORT default to 127.0.0.1:8000;
+# WORKERS=N (or WEB_CONCURRENCY) overrides the worker count (default 2 per CPU + 1).
 serve: setup
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) wsgi:app
+	$(if $(filter-out 0,$(WORKERS)),WEB_CONCURRENCY=$(WORKERS)) $(BIN)/gunicorn --config gunicorn.conf.py
 
 lint:
 	$(BIN)/ruff check .

@@ -90,7 +90,31 @@ def json_body() -> dict[str, Any]:
         raise ApiError(400, "invalid_request", f"The body is not valid JSON: {error}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "The body must be a JSON object.")
+    field = _field_with_nul(body)
+    if field is not None:
+        # No text column can hold U+0000 (PostgreSQL refuses it): refuse it here, for every field.
+        raise ApiError(400, "invalid_request", f"{field} must not contain the character U+0000.")
     return body
+
+
+def _field_with_nul(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding U+0000, if any."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return path or "body"
+            found = _field_with_nul(item, name)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _field_with_nul(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _reject_constant(name: str) -> None:

@@ -178,6 +178,8 @@ def _random_id(prefix: str) -> str:
 
 def _paginate(query: Select[Any], id_column: Any, limit: int, starting_after: Any) -> Page[Any]:
     """Cursor pagination: the first `limit` rows with an id after `starting_after`."""
+    if isinstance(starting_after, int) and starting_after >= ID_MAX:
+        return Page([], False)  # past the largest id a column holds (PostgreSQL would overflow)
     if starting_after is not None:
         query = query.where(id_column > starting_after)
     rows = list(db.session.scalars(query.order_by(id_column).limit(limit + 1)))
@@ -485,6 +487,8 @@ def _carts_of(tenant: Tenant) -> Select[tuple[Cart]]:
 
 def get_cart(tenant: Tenant, cart_id: str) -> Cart:
     """One cart of the tenant (of its market, if it has one), or CartNotFound."""
+    if not cart_id.isprintable() or len(cart_id) > 40:
+        raise CartNotFound("No such cart.")  # e.g. a NUL byte, which PostgreSQL text cannot hold
     cart = db.session.scalar(_carts_of(tenant).where(Cart.id == cart_id))
     if cart is None:
         raise CartNotFound(f"No such cart: {cart_id}.")

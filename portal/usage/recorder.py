@@ -6,6 +6,7 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +49,8 @@ class UsageRecorder:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self.dropped = 0
-        atexit.register(self.flush)
+        # A weak reference: an app that is gone (tests make many) is not kept alive until exit.
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def record(self, call: CallRecord) -> None:
         """Buffer a call (no I/O); starts this process's flusher on first use (after a fork too)."""
@@ -113,3 +115,10 @@ class UsageRecorder:
                 self.flush()
             except Exception:  # pragma: no cover - flush already logs; keep the thread alive
                 logger.exception("Usage flusher failed")
+
+
+def _flush_at_exit(reference: weakref.ref[UsageRecorder]) -> None:
+    """Write what a recorder still holds when the process exits cleanly (Ctrl-C included)."""
+    recorder = reference()
+    if recorder is not None:
+        recorder.flush()

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.accounts.models import User
+from portal.extensions import db
 from tests import conftest
 from tests.conftest import CSRF_PATTERN, PASSWORD, make_key, sign_in
 from tests.helpers import HX, html, post
@@ -179,6 +180,8 @@ def production_app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     application = create_app(conftest.test_config(database_url, PORTAL_ENV="production"))
     with application.app_context():
         yield application
+        db.session.remove()
+        db.engine.dispose()  # close its connections now, not whenever the collector runs
 
 
 def test_production_sends_hsts_and_secure_cookies(production_app: Flask, user: User) -> None:

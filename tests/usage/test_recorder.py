@@ -64,9 +64,13 @@ def test_stop_writes_what_is_buffered(
 
 def test_the_recorder_flushes_itself_at_exit() -> None:
     sink = Sink()
-    registered: list[Callable[[], object]] = []
+    registered: list[tuple[Callable[..., object], tuple[object, ...]]] = []
     original = recorder_module.atexit.register
-    recorder_module.atexit.register = registered.append  # type: ignore[assignment]
+
+    def register(handler: Callable[..., object], *args: object) -> None:
+        registered.append((handler, args))
+
+    recorder_module.atexit.register = register  # type: ignore[assignment]
     try:
         recorder = UsageRecorder(sink, flush_interval=0)
     finally:
@@ -74,8 +78,8 @@ def test_the_recorder_flushes_itself_at_exit() -> None:
     for call in numbered(2):
         recorder.record(call)
 
-    for handler in registered:
-        handler()
+    for handler, args in registered:
+        handler(*args)
 
     assert sink.calls == numbered(2)
 

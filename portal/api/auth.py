@@ -40,7 +40,6 @@ View = TypeVar("View", bound=Callable[..., Any])
 # The legacy `X-API-Key` header is deprecated since this date and stops working at the sunset.
 LEGACY_DEPRECATED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 LEGACY_SUNSET_AT = datetime(2027, 11, 30, tzinfo=UTC)
-DEFAULT_DOCS_URL = "/docs/api"
 BROWSER_EVENT_INTERVAL = timedelta(hours=1)
 SITE_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,16}")
 MAX_SITE_ID = 2**31 - 1
@@ -567,13 +566,20 @@ def gate() -> Response | None:
     return None
 
 
+def _deprecation_link() -> str:
+    """Where the deprecation is explained: API_DOCS_URL, else the OpenAPI document we serve."""
+    docs = current_app.config.get("API_DOCS_URL")
+    if docs:
+        return f'<{docs}>; rel="deprecation"; type="text/html"'
+    return '</api/v1/openapi.json>; rel="deprecation"; type="application/openapi+json"'
+
+
 def add_legacy_headers(response: Response) -> Response:
     """Tell callers of the legacy `X-API-Key` header that it is going away."""
     if g.get("api_legacy_header") and is_api_path():
-        docs = current_app.config.get("API_DOCS_URL") or DEFAULT_DOCS_URL
         response.headers["Deprecation"] = f"@{int(LEGACY_DEPRECATED_AT.timestamp())}"
         response.headers["Sunset"] = http_date(LEGACY_SUNSET_AT)
-        response.headers["Link"] = f'<{docs}#authentication>; rel="deprecation"; type="text/html"'
+        response.headers["Link"] = _deprecation_link()
     return response
 
 

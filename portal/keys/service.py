@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,40 +136,22 @@ def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) ->
     ):
         add("market_id", "Choose one of your markets, or all markets.")
 
-    clean_origins: list[str] = []
-    typed_origins = [value.strip() for value in settings.allowed_origins if value and value.strip()]
-    if typed_origins and key_type == "secret":
+    clean_origins = _normalise_rows(
+        "allowed_origins", settings.allowed_origins, origins.normalize_origin, add
+    )
+    if clean_origins and key_type == "secret":
         add(
             "allowed_origins",
             "Secret keys are for servers; allowed origins are for publishable keys.",
         )
-    for index, value in enumerate(settings.allowed_origins):
-        if not value or not value.strip():
-            continue
-        try:
-            normalised = origins.normalize_origin(value)
-        except origins.OriginError as error:
-            add(f"allowed_origins-{index}", str(error))
-            continue
-        if normalised not in clean_origins:
-            clean_origins.append(normalised)
     if len(clean_origins) > MAX_ORIGINS:
         add("allowed_origins", f"Use at most {MAX_ORIGINS} origins.")
 
-    clean_ranges: list[str] = []
-    typed_ranges = [value for value in settings.allowed_ip_ranges if value and value.strip()]
-    if typed_ranges and key_type == "publishable":
+    clean_ranges = _normalise_rows(
+        "allowed_ip_ranges", settings.allowed_ip_ranges, networks.normalize_ip_range, add
+    )
+    if clean_ranges and key_type == "publishable":
         add("allowed_ip_ranges", "IP ranges are for secret keys; browsers call from anywhere.")
-    for index, value in enumerate(settings.allowed_ip_ranges):
-        if not value or not value.strip():
-            continue
-        try:
-            normalised = networks.normalize_ip_range(value)
-        except networks.IpRangeError as error:
-            add(f"allowed_ip_ranges-{index}", str(error))
-            continue
-        if normalised not in clean_ranges:
-            clean_ranges.append(normalised)
     if len(clean_ranges) > MAX_IP_RANGES:
         add("allowed_ip_ranges", f"Use at most {MAX_IP_RANGES} IP ranges.")
 
@@ -194,6 +177,27 @@ def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) ->
         rate_limit=rate_limit or RATE_LIMIT_DEFAULT,
         expires_at=settings.expires_at,
     )
+
+
+def _normalise_rows(
+    field_name: str,
+    values: list[str],
+    normalise: Callable[[str], str],
+    add: Callable[[str, str], None],
+) -> list[str]:
+    """Normalise each typed row (skipping blanks), deduplicated; errors keyed `<field>-<row>`."""
+    clean: list[str] = []
+    for index, value in enumerate(values):
+        if not value or not value.strip():
+            continue
+        try:
+            normalised = normalise(value)
+        except ValueError as error:  # OriginError and IpRangeError carry the merchant's message
+            add(f"{field_name}-{index}", str(error))
+            continue
+        if normalised not in clean:
+            clean.append(normalised)
+    return clean
 
 
 def _audit(key: ApiKey, action: str, actor: Actor, **details: Any) -> None:

@@ -65,3 +65,16 @@ def test_a_key_with_no_scopes_can_still_ask_about_itself(client: FlaskClient, us
     response = client.get(KEY_URL, headers=bearer(token))
     assert response.status_code == 200
     assert response.get_json()["scopes"] == []
+
+
+def test_api_responses_ignore_the_portal_session(client, user) -> None:  # noqa: ANN001
+    """A signed-in browser's cookie plays no part in an API answer (no Vary: Cookie, no cookie)."""
+    from tests.api.conftest import bearer
+    from tests.conftest import make_key, sign_in
+
+    _, token = make_key(user, "secret")
+    sign_in(client, user.email)
+    response = client.get("/api/v1/key", headers=bearer(token))
+    assert response.status_code == 200
+    assert "Cookie" not in response.vary
+    assert "Set-Cookie" not in response.headers

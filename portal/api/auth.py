@@ -267,14 +267,26 @@ class KeyLookup:
             else:
                 # Out of the pool for good (closing it closes it), with the pool's connect hooks
                 # (SQLite's WAL and busy timeout) applied.
-                pooled = self.engine.raw_connection()
-                connection = pooled.dbapi_connection
-                pooled.detach()
-                self.dialect.set_isolation_level(connection, "AUTOCOMMIT")
+                connection = self._detached_connection()
             with self._lock:
                 self._open.append(connection)
             setattr(self._local, name, connection)
         return connection
+
+    def _detached_connection(self) -> Any:
+        """A driver connection taken out of the pool, in autocommit mode."""
+        for _attempt in range(3):
+            pooled = self.engine.raw_connection()
+            connection = pooled.dbapi_connection
+            if connection is None:
+                # The pool handed back a record invalidated under it (seen with many threads):
+                # throw it away and take another rather than fail the request.
+                pooled.invalidate()
+                continue
+            pooled.detach()
+            self.dialect.set_isolation_level(connection, "AUTOCOMMIT")
+            return connection
+        raise RuntimeError("The database pool gave no usable connection for the key lookup.")
 
     def _drop(self, connection: Any) -> None:
         for name in ("connection", "dbapi_connection"):

@@ -117,6 +117,18 @@ def _field_with_nul(value: Any, path: str = "") -> str | None:
     return None
 
 
+def _path_exists(methods: Any) -> bool:
+    """Whether the request's path matches a route for one of these methods."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in methods:
+        try:
+            adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        return True
+    return False
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -214,6 +226,12 @@ def init_app(app: Flask) -> None:
                 404, "not_found", f"No such endpoint: {request.method} {request.path}."
             )
         if isinstance(routing_error, MethodNotAllowed):
+            if not _path_exists(routing_error.valid_methods or ()):
+                # Werkzeug says 405 when a converter refuses the value (an id past the largest
+                # one) although no method would match: that path does not exist.
+                return error_response(
+                    404, "not_found", f"No such endpoint: {request.method} {request.path}."
+                )
             return http_error_response(routing_error)
         return None
 

@@ -380,3 +380,35 @@ def test_secret_key_ip_ranges(
         assert response.status_code == 403
         assert error_of(response)["code"] == "ip_not_allowed"
         assert response.headers["RateLimit-Limit"] == "60"
+
+
+def test_a_dead_connection_from_the_pool_does_not_fail_the_request(
+    client,
+    user,
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    """The pool may hand back a record invalidated under it; the gate takes another one."""
+    from portal.extensions import db
+
+    _, token = make_key(user, "secret")
+    real_raw_connection = db.engine.raw_connection
+    handed_out = []
+
+    class DeadFairy:
+        dbapi_connection = None
+
+        def invalidate(self) -> None:
+            handed_out.append("invalidated")
+
+    def raw_connection():  # noqa: ANN202
+        if not handed_out:
+            return DeadFairy()
+        return real_raw_connection()
+
+    monkeypatch.setattr(db.engine, "raw_connection", raw_connection)
+    lookup = client.application.extensions.get("api_key_lookup")
+    if lookup is not None:
+        lookup._close_all(db.engine)  # start this thread without a held connection
+    response = client.get("/api/v1/key", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert handed_out == ["invalidated"]

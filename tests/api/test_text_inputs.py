@@ -52,3 +52,21 @@ def test_a_cursor_past_the_largest_id_gives_an_empty_page(client: FlaskClient, u
     response = client.get("/api/v1/admin/orders?starting_after=517959531841", headers=bearer(token))
     assert response.status_code == 200
     assert response.get_json() == {"data": [], "has_more": False}
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_an_id_past_the_largest_is_not_found_for_every_method(
+    client: FlaskClient, user: User, method: str
+) -> None:
+    _, token = make_key(user, "secret", scopes=["products:read", "products:write"])
+    response = client.open(
+        "/api/v1/admin/products/2147483648", method=method, json={}, headers=bearer(token)
+    )
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_real_wrong_method_is_still_405(client: FlaskClient, user: User) -> None:
+    _, token = make_key(user, "secret", scopes=["products:write"])
+    response = client.put("/api/v1/admin/products/1", json={}, headers=bearer(token))
+    assert response.status_code == 405

@@ -22,6 +22,8 @@ class Merchant(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     plan: Mapped[str] = mapped_column(String(16), default=PLAN_ACTIVE)
+    # How long a checkout holds its stock before it expires (store setting, 5 to 1440).
+    checkout_hold_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="merchant")

@@ -10,7 +10,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # The gate first (it installs the before/after-request hooks), then the resources.
 GATE_MODULES = ("errors", "auth", "cors", "limits", "key", "health")
-RESOURCE_MODULES = ("catalog", "carts", "checkouts", "admin", "openapi")
+RESOURCE_MODULES = ("tenancy", "catalog", "carts", "checkouts", "admin", "openapi")
 
 
 def register_api(app: Flask) -> None:
@@ -24,3 +24,6 @@ def register_api(app: Flask) -> None:
             init_app(app)
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    from portal.api.openapi import init_document
+
+    init_document(app)  # once, now that every route is known

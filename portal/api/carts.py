@@ -6,27 +6,30 @@ from typing import Any
 
 from flask import url_for
 
-from portal.api import bp, serializers
+from portal.api import bp
 from portal.api.auth import require_scope
-from portal.api.errors import json_body
-from portal.store import service as store
+from portal.api.errors import json_body, parse_body
+from portal.api.schemas.carts import Cart, CartCreate
+from portal.api.tenancy import current_tenant
+from portal.store import carts
 
 
 @bp.post("/carts")
 @require_scope("cart:write")
 def create_cart() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A new cart bound to the key's market; the body (optional) may hold `items`."""
-    cart = store.create_cart(serializers.current_tenant(), json_body())
+    cart = carts.create_cart(current_tenant(), parse_body(CartCreate))
     location = url_for("api.get_cart", cart_id=cart.id)
-    return serializers.cart(cart), 201, {"Location": location}
+    return Cart.of(cart).body(), 201, {"Location": location}
 
 
 @bp.post("/carts/<cart_id>/items")
 @require_scope("cart:write")
 def add_cart_item(cart_id: str) -> dict[str, Any]:
     """Add `quantity` of `product_id` to the cart; returns the whole cart."""
-    body = json_body()
-    return serializers.cart(store.add_item(serializers.current_tenant(), cart_id, body))
+    # The service parses the body once it has found the cart: an unknown cart is a 404
+    # whatever the body says.
+    return Cart.of(carts.add_item(current_tenant(), cart_id, json_body())).body()
 
 
 # Reading a cart needs the same scope as writing it: whoever holds the cart id builds it.
@@ -34,4 +37,4 @@ def add_cart_item(cart_id: str) -> dict[str, Any]:
 @require_scope("cart:write")
 def get_cart(cart_id: str) -> dict[str, Any]:
     """A cart with its lines, line totals, total and currency."""
-    return serializers.cart(store.get_cart(serializers.current_tenant(), cart_id))
+    return Cart.of(carts.get_cart(current_tenant(), cart_id)).body()

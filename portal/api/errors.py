@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import (
@@ -16,6 +16,9 @@ from werkzeug.exceptions import (
 )
 
 from portal.api import bp
+from portal.api.schemas.base import RequestModel
+
+Body = TypeVar("Body", bound=RequestModel)
 
 # Our code for each HTTP error werkzeug or Flask may raise under /api/v1.
 HTTP_ERROR_CODES: dict[int, str] = {
@@ -35,6 +38,8 @@ DEFAULT_MESSAGES: dict[int, str] = {
     429: "Too many requests; wait before retrying.",
 }
 JSON_CONTENT_TYPE = "application/json"
+# No API body nests deeper than a few levels; this bound keeps every walk of it cheap.
+MAX_JSON_DEPTH = 32
 
 
 class ApiError(Exception):
@@ -86,35 +91,64 @@ def json_body() -> dict[str, Any]:
         )
     try:
         body = json.loads(data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "invalid_request", f"The body is not valid JSON: {error}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "The body must be a JSON object.")
-    field = _field_with_nul(body)
-    if field is not None:
-        # No text column can hold U+0000 (PostgreSQL refuses it): refuse it here, for every field.
-        raise ApiError(400, "invalid_request", f"{field} must not contain the character U+0000.")
+    _refuse_unstorable_text(body)
     return body
 
 
-def _field_with_nul(value: Any, path: str = "") -> str | None:
-    """The path of the first string (key or value) holding U+0000, if any."""
-    if isinstance(value, str):
-        return (path or "body") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = f"{path}.{key}" if path else str(key)
-            if "\x00" in key:
-                return path or "body"
-            found = _field_with_nul(item, name)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _field_with_nul(item, f"{path}[{index}]")
-            if found is not None:
-                return found
+def parse_body(model: type[Body]) -> Body:
+    """The request's JSON body parsed by `model`; a bad field is a 400 that names it."""
+    return model.parse(json_body())
+
+
+def _too_deep() -> ApiError:
+    return ApiError(
+        400, "invalid_request", f"The body is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+    )
+
+
+def _unstorable(text: str) -> str | None:
+    """What no text column can hold: U+0000 (PostgreSQL refuses it), or a lone surrogate
+    (not UTF-8 at all)."""
+    if "\x00" in text:
+        return "must not contain the character U+0000"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain a lone surrogate (U+D800 to U+DFFF)"
     return None
+
+
+def _refuse_unstorable_text(body: dict[str, Any]) -> None:
+    """Walk the body (without recursion): too deep, or a string no column can hold, is a 400
+    naming the field."""
+    pending: list[tuple[Any, str, int]] = [(body, "", 1)]
+    while pending:
+        value, path, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        if isinstance(value, str):
+            problem = _unstorable(value)
+            if problem is not None:
+                raise ApiError(400, "invalid_request", f"{path or 'body'} {problem}.")
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                problem = _unstorable(key)
+                if problem is not None:
+                    raise ApiError(400, "invalid_request", f"{path or 'body'} {problem}.")
+                children.append((item, f"{path}.{key}" if path else key, depth + 1))
+            pending.extend(reversed(children))  # the first field is reported first
+        elif isinstance(value, list):
+            pending.extend(
+                reversed([(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)])
+            )
 
 
 def _path_exists(methods: Any) -> bool:

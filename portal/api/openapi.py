@@ -1,360 +1,138 @@
-"""The OpenAPI 3.1 document of `/api/v1`, built from the app's own routes so none is missed."""
+"""The OpenAPI 3.1 document of `/api/v1`, built once at start-up from the app's own routes (so
+none is missed) and the pydantic models' JSON Schema (so no shape is written twice)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from portal.api import auth, bp
 from portal.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from portal.api.schemas.carts import Cart, CartCreate, CartItemCreate
+from portal.api.schemas.customers import CustomerList
+from portal.api.schemas.errors import ERROR_CODES, Error
+from portal.api.schemas.key import Key
+from portal.api.schemas.orders import CheckoutCreate, CheckoutSession, Order, OrderList
+from portal.api.schemas.products import (
+    AdminProduct,
+    AdminProductList,
+    MarketList,
+    Product,
+    ProductCreate,
+    ProductList,
+    ProductUpdate,
+)
+from portal.api.schemas.usage import Usage
 from portal.keys.scopes import SCOPES
-from portal.store import service as store
-from portal.usage.models import OUTCOMES as USAGE_OUTCOMES
+from portal.store.common import ID_MAX, ORDER_STATUSES
 
 API_PREFIX = "/api/v1"
 OPENAPI_VERSION = "3.1.0"
+DOCUMENT_KEY = "openapi_document"
 _RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+_REF_TEMPLATE = "#/components/schemas/{model}"
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+@dataclass(frozen=True)
+class Operation:
+    """What a route takes and returns, beyond what its rule and view say."""
+
+    tag: str
+    response: type[BaseModel] | None = None
+    status: str = "200"
+    body: type[BaseModel] | None = None
+    body_optional: bool = False
+    paginated: bool = False
+    query: tuple[tuple[str, dict[str, Any], str], ...] = ()
+    errors: tuple[int, ...] = field(default=())  # statuses beyond the ones every route has
 
 
-def _nullable(schema_type: str, **extra: Any) -> dict[str, Any]:
-    return {"type": [schema_type, "null"], **extra}
+_ORDER_STATUS = {"type": "string", "enum": list(ORDER_STATUSES)}
+_DATE_OR_TIME = {"type": "string", "examples": ["2026-11-01", "2026-11-01T12:00:00Z"]}
 
-
-def _list_of(name: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["data", "has_more"],
-        "properties": {
-            "data": {"type": "array", "items": _ref(name)},
-            "has_more": {
-                "type": "boolean",
-                "description": "Whether more objects follow; pass the last id as "
-                "`starting_after` to get them.",
-            },
-        },
-    }
-
-
-TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC (Z)."}
-MONEY = {"type": "integer", "minimum": 0, "description": "Minor units of the currency."}
-CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217, upper case."}
-
-_PRODUCT_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "integer"},
-    "object": {"const": "product"},
-    "name": {"type": "string", "maxLength": store.NAME_MAX},
-    "description": {"type": "string"},
-    "price": MONEY,
-    "currency": CURRENCY,
-    "sku": _nullable("string", maxLength=store.SKU_MAX),
-    "in_stock": {"type": "boolean"},
-    "markets": {"type": "array", "items": {"type": "string"}, "description": "Market codes."},
-    "created_at": TIMESTAMP,
-    "updated_at": TIMESTAMP,
+# Keyed by (method, path relative to /api/v1). A route missing here still appears in the
+# document, described from its view's docstring.
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "/key"): Operation("Key", Key),
+    ("GET", "/openapi.json"): Operation("Meta"),
+    ("GET", "/catalog/products"): Operation("Storefront", ProductList, paginated=True),
+    ("GET", "/catalog/products/{product_id}"): Operation("Storefront", Product),
+    ("GET", "/catalog/markets"): Operation("Storefront", MarketList, paginated=True),
+    ("POST", "/carts"): Operation(
+        "Storefront", Cart, status="201", body=CartCreate, body_optional=True
+    ),
+    ("POST", "/carts/{cart_id}/items"): Operation("Storefront", Cart, body=CartItemCreate),
+    ("GET", "/carts/{cart_id}"): Operation("Storefront", Cart),
+    ("POST", "/checkouts"): Operation(
+        "Storefront", CheckoutSession, status="201", body=CheckoutCreate
+    ),
+    ("POST", "/checkouts/{checkout_id}/complete"): Operation(
+        "Storefront", CheckoutSession, errors=(409,)
+    ),
+    ("GET", "/admin/products"): Operation(
+        "Admin",
+        AdminProductList,
+        paginated=True,
+        query=(("published", {"type": "boolean"}, "Only published (true) or drafts (false)."),),
+    ),
+    ("POST", "/admin/products"): Operation("Admin", AdminProduct, status="201", body=ProductCreate),
+    ("GET", "/admin/products/{product_id}"): Operation("Admin", AdminProduct),
+    ("PATCH", "/admin/products/{product_id}"): Operation("Admin", AdminProduct, body=ProductUpdate),
+    ("DELETE", "/admin/products/{product_id}"): Operation("Admin", status="204"),
+    ("GET", "/admin/orders"): Operation(
+        "Admin",
+        OrderList,
+        paginated=True,
+        query=(("status", _ORDER_STATUS, "Only orders in this status."),),
+    ),
+    ("GET", "/admin/orders/{order_id}"): Operation("Admin", Order),
+    ("POST", "/admin/orders/{order_id}/fulfill"): Operation("Admin", Order, errors=(409,)),
+    ("POST", "/admin/orders/{order_id}/cancel"): Operation("Admin", Order, errors=(409,)),
+    ("GET", "/admin/customers"): Operation("Admin", CustomerList, paginated=True),
+    ("GET", "/admin/usage"): Operation(
+        "Admin",
+        Usage,
+        query=(
+            ("start", _DATE_OR_TIME, "ISO 8601 date or time (UTC); default 30 days before end."),
+            ("end", _DATE_OR_TIME, "ISO 8601 date or time (UTC), exclusive; default now."),
+        ),
+    ),
 }
-_LINE = {
-    "type": "object",
-    "required": ["product_id", "name", "unit_price", "quantity", "line_total"],
-    "properties": {
-        "product_id": _nullable("integer", description="Null once the product is deleted."),
-        "name": {"type": "string"},
-        "unit_price": MONEY,
-        "quantity": {"type": "integer", "minimum": 1},
-        "line_total": MONEY,
-    },
-}
-_ITEM_INPUT = {
-    "type": "object",
-    "required": ["product_id"],
-    "additionalProperties": False,
-    "properties": {
-        "product_id": {"type": "integer", "minimum": 1},
-        "quantity": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": store.QUANTITY_MAX,
-            "default": 1,
-        },
-    },
-}
-_PRODUCT_INPUT_PROPERTIES: dict[str, Any] = {
-    "name": {"type": "string", "minLength": 1, "maxLength": store.NAME_MAX},
-    "description": {"type": "string", "maxLength": store.DESCRIPTION_MAX},
-    "price": {**MONEY, "maximum": store.PRICE_MAX},
-    "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "Upper-cased."},
-    "sku": _nullable("string", maxLength=store.SKU_MAX, description="Unique per merchant."),
-    "inventory": {"type": "integer", "minimum": 0, "maximum": store.INVENTORY_MAX},
-    "published": {"type": "boolean"},
-    "markets": {
-        "type": "array",
-        "items": {"type": "string"},
-        "description": "Codes of the merchant's markets. A market-scoped key may only name "
-        "its own market (the default when creating).",
-    },
-}
-_ORDER_STATUS = {"type": "string", "enum": list(store.ORDER_STATUSES)}
 
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {
-                        "type": "string",
-                        "examples": ["invalid_request", "not_found", "insufficient_scope"],
-                    },
-                    "message": {"type": "string"},
-                },
-            }
-        },
-    },
-    "Product": {
-        "type": "object",
-        "required": list(_PRODUCT_PROPERTIES),
-        "properties": _PRODUCT_PROPERTIES,
-    },
-    "AdminProduct": {
-        "type": "object",
-        "required": [*_PRODUCT_PROPERTIES, "inventory", "published"],
-        "properties": {
-            **_PRODUCT_PROPERTIES,
-            "inventory": {"type": "integer", "minimum": 0},
-            "published": {"type": "boolean"},
-        },
-    },
-    "ProductCreate": {
-        "type": "object",
-        "required": ["name", "price", "currency"],
-        "additionalProperties": False,
-        "properties": _PRODUCT_INPUT_PROPERTIES,
-    },
-    "ProductUpdate": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": _PRODUCT_INPUT_PROPERTIES,
-        "description": "Only the fields given change.",
-    },
-    "Market": {
-        "type": "object",
-        "required": ["id", "object", "code", "name"],
-        "properties": {
-            "id": {"type": "integer"},
-            "object": {"const": "market"},
-            "code": {"type": "string"},
-            "name": {"type": "string"},
-        },
-    },
-    "CartLine": _LINE,
-    "Cart": {
-        "type": "object",
-        "required": [
-            "id",
-            "object",
-            "status",
-            "market",
-            "currency",
-            "items",
-            "total",
-            "created_at",
-            "updated_at",
-        ],
-        "properties": {
-            "id": {"type": "string", "pattern": "^cart_"},
-            "object": {"const": "cart"},
-            "status": {"type": "string", "enum": [store.CART_OPEN, store.CART_CHECKED_OUT]},
-            "market": _nullable("string", description="Code of the cart's market."),
-            "currency": _nullable("string", description="Null while the cart is empty."),
-            "items": {"type": "array", "items": _ref("CartLine")},
-            "total": MONEY,
-            "created_at": TIMESTAMP,
-            "updated_at": TIMESTAMP,
-        },
-    },
-    "CartCreate": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"items": {"type": "array", "items": _ref("CartItemCreate")}},
-    },
-    "CartItemCreate": _ITEM_INPUT,
-    "CheckoutCreate": {
-        "type": "object",
-        "required": ["cart_id", "email"],
-        "additionalProperties": False,
-        "properties": {
-            "cart_id": {"type": "string"},
-            "email": {"type": "string", "format": "email", "maxLength": store.EMAIL_MAX},
-        },
-    },
-    "CheckoutSession": {
-        "type": "object",
-        "required": ["id", "object", "cart_id", "email", "order", "created_at"],
-        "properties": {
-            "id": {"type": "string", "pattern": "^chk_"},
-            "object": {"const": "checkout_session"},
-            "cart_id": {"type": "string"},
-            "email": {"type": "string"},
-            "order": _ref("Order"),
-            "created_at": TIMESTAMP,
-        },
-    },
-    "Order": {
-        "type": "object",
-        "required": [
-            "id",
-            "object",
-            "status",
-            "market",
-            "customer",
-            "currency",
-            "items",
-            "total",
-            "created_at",
-            "updated_at",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "object": {"const": "order"},
-            "status": _ORDER_STATUS,
-            "market": _nullable("string"),
-            "customer": {
-                "type": "object",
-                "required": ["id", "email"],
-                "properties": {"id": {"type": "integer"}, "email": {"type": "string"}},
-            },
-            "currency": CURRENCY,
-            "items": {"type": "array", "items": _ref("CartLine")},
-            "total": MONEY,
-            "created_at": TIMESTAMP,
-            "updated_at": TIMESTAMP,
-        },
-    },
-    "Customer": {
-        "type": "object",
-        "required": ["id", "object", "email", "created_at"],
-        "properties": {
-            "id": {"type": "integer"},
-            "object": {"const": "customer"},
-            "email": {"type": "string"},
-            "created_at": TIMESTAMP,
-        },
-    },
-    "UsageFigures": {
-        "type": "object",
-        "description": "Calls made with valid keys between start and end (total_calls: all time).",
-        "required": ["start", "end", "total_calls", "calls_last_24h", "calls", "outcomes"],
-        "properties": {
-            "start": {"type": "string", "format": "date-time"},
-            "end": {"type": "string", "format": "date-time"},
-            "total_calls": {"type": "integer"},
-            "calls_last_24h": {"type": "integer"},
-            "calls": {"type": "integer"},
-            "success_rate": _nullable("number"),
-            "avg_latency_ms": _nullable("number"),
-            "p95_latency_ms": _nullable("number"),
-            "outcomes": {
-                "type": "object",
-                "properties": {name: {"type": "integer"} for name in USAGE_OUTCOMES},
-            },
-            "top_endpoints": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "method": {"type": "string"},
-                        "route": {"type": "string"},
-                        "calls": {"type": "integer"},
-                        "errors": {"type": "integer"},
-                    },
-                },
-            },
-        },
-    },
-    "Usage": {
-        "type": "object",
-        "required": ["object", "start", "end", "total", "keys", "sales"],
-        "properties": {
-            "object": {"const": "usage"},
-            "start": {"type": "string", "format": "date-time"},
-            "end": {"type": "string", "format": "date-time"},
-            "total": _ref("UsageFigures"),
-            "keys": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "label", "type", "state", "last_used_at", "usage"],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "label": {"type": "string"},
-                        "type": {"type": "string", "enum": ["publishable", "secret"]},
-                        "state": {"type": "string", "enum": ["active", "expired", "revoked"]},
-                        "last_used_at": _nullable("string", format="date-time"),
-                        "usage": _ref("UsageFigures"),
-                    },
-                },
-            },
-            "sales": {
-                "type": "object",
-                "required": ["orders", "revenue"],
-                "properties": {
-                    "orders": {
-                        "type": "object",
-                        "description": "Number of orders by status.",
-                        "properties": {s: {"type": "integer"} for s in store.ORDER_STATUSES},
-                    },
-                    "revenue": {
-                        "type": "array",
-                        "description": "Order totals in minor units, by currency and status.",
-                        "items": {
-                            "type": "object",
-                            "required": ["currency", *store.ORDER_STATUSES],
-                            "properties": {
-                                "currency": CURRENCY,
-                                **{s: {"type": "integer"} for s in store.ORDER_STATUSES},
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    },
-    "Key": {
-        "type": "object",
-        "description": "The calling key.",
-        "properties": {
-            "id": {"type": "integer"},
-            "type": {"type": "string", "enum": ["publishable", "secret"]},
-            "mode": {"type": "string", "enum": ["live", "test"]},
-            "scopes": {"type": "array", "items": {"type": "string", "enum": list(SCOPES)}},
-            "market": _nullable("string", description="Null: every market of the merchant."),
-            "rate_limit": {"type": "integer", "description": "Requests per minute."},
-            "expires_at": _nullable("string", format="date-time"),
-            "allowed_origins": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Publishable keys only.",
-            },
-            "allowed_ip_ranges": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Secret keys only.",
-            },
-        },
-        "required": ["id", "type", "mode", "scopes", "market", "rate_limit", "expires_at"],
-    },
+_RESPONSE_TEXT: dict[int, tuple[str, str]] = {
+    400: (
+        "BadRequest",
+        "Malformed JSON, or a bad parameter or field (the message names it and what it "
+        "accepts), or a store rule the request breaks (out of stock, checked-out cart).",
+    ),
+    401: (
+        "Unauthorized",
+        "No key, or a malformed, mistyped, unknown, revoked or expired one (an inactive plan "
+        "looks like an unknown key).",
+    ),
+    403: (
+        "Forbidden",
+        "The key lacks the scope (the message names it; a market-scoped key changing what "
+        "other markets share names them), its origin or network is not allowed, or a secret "
+        "key came from a browser.",
+    ),
+    404: (
+        "NotFound",
+        "No such object for this merchant (or for the key's market), or no market named by "
+        "`X-Site-ID` for this key.",
+    ),
+    409: ("Conflict", "The request clashes with the object's current state."),
+    413: ("RequestTooLarge", "The body is over the size limit."),
+    415: ("UnsupportedMediaType", "The body is not `application/json`."),
+    429: ("TooManyRequests", "Over the key's limit, or too many failed authentications."),
+    500: ("ServerError", "Unexpected error; the message and `request_id` identify it."),
 }
-for _name in ("Product", "AdminProduct", "Market", "Order", "Customer"):
-    SCHEMAS[f"{_name}List"] = _list_of(_name)
 
 _RATE_HEADERS = {
     "RateLimit-Limit": {
@@ -370,125 +148,11 @@ _RATE_HEADERS = {
         "schema": {"type": "integer"},
     },
 }
-
-
-def _error_response(description: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": _ref("Error")}},
-        **extra,
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
     }
-
-
-RESPONSES: dict[str, Any] = {
-    "BadRequest": _error_response(
-        "`invalid_request`: malformed JSON or a bad parameter or field (the message names it), "
-        "or a store rule the request breaks (out of stock, checked-out cart, order not pending)."
-    ),
-    "Unauthorized": _error_response(
-        "`missing_api_key` (no key), `invalid_api_key` (malformed, bad checksum, unknown key "
-        "or inactive plan), `api_key_revoked`, `api_key_expired`."
-    ),
-    "Forbidden": _error_response(
-        "`insufficient_scope` (the message names the scope needed), `origin_not_allowed`, "
-        "`secret_key_in_browser`, `ip_not_allowed`."
-    ),
-    "NotFound": _error_response(
-        "`not_found`: no such object for this merchant (or for the key's market), or no "
-        "market named by `X-Site-ID` for this key."
-    ),
-    "RequestTooLarge": _error_response("`request_too_large`: the body is over the size limit."),
-    "UnsupportedMediaType": _error_response(
-        "`unsupported_media_type`: the body is not `application/json`."
-    ),
-    "TooManyRequests": _error_response(
-        "`rate_limited`: over the key's limit.",
-        headers={
-            "Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "schema": {"type": "integer"},
-            }
-        },
-    ),
-    "ServerError": _error_response("Unexpected error; the message carries a request id."),
-}
-
-# What each route takes and returns, keyed by (method, path relative to /api/v1). A route
-# missing here still appears in the document, described from its view's docstring.
-OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("GET", "/key"): {"tag": "Key", "response": "Key"},
-    ("GET", "/openapi.json"): {"tag": "Meta", "response": None},
-    ("GET", "/catalog/products"): {"tag": "Storefront", "response": "ProductList", "list": True},
-    ("GET", "/catalog/products/{product_id}"): {"tag": "Storefront", "response": "Product"},
-    ("GET", "/catalog/markets"): {"tag": "Storefront", "response": "MarketList", "list": True},
-    ("POST", "/carts"): {
-        "tag": "Storefront",
-        "status": "201",
-        "body": "CartCreate",
-        "body_optional": True,
-        "response": "Cart",
-    },
-    ("POST", "/carts/{cart_id}/items"): {
-        "tag": "Storefront",
-        "body": "CartItemCreate",
-        "response": "Cart",
-    },
-    ("GET", "/carts/{cart_id}"): {"tag": "Storefront", "response": "Cart"},
-    ("POST", "/checkouts"): {
-        "tag": "Storefront",
-        "status": "201",
-        "body": "CheckoutCreate",
-        "response": "CheckoutSession",
-    },
-    ("GET", "/admin/products"): {
-        "tag": "Admin",
-        "response": "AdminProductList",
-        "list": True,
-        "query": [("published", {"type": "boolean"}, "Only published (true) or drafts.")],
-    },
-    ("POST", "/admin/products"): {
-        "tag": "Admin",
-        "status": "201",
-        "body": "ProductCreate",
-        "response": "AdminProduct",
-    },
-    ("GET", "/admin/products/{product_id}"): {"tag": "Admin", "response": "AdminProduct"},
-    ("PATCH", "/admin/products/{product_id}"): {
-        "tag": "Admin",
-        "body": "ProductUpdate",
-        "response": "AdminProduct",
-    },
-    ("DELETE", "/admin/products/{product_id}"): {
-        "tag": "Admin",
-        "status": "204",
-        "response": None,
-    },
-    ("GET", "/admin/orders"): {
-        "tag": "Admin",
-        "response": "OrderList",
-        "list": True,
-        "query": [("status", _ORDER_STATUS, "Only orders in this status.")],
-    },
-    ("GET", "/admin/orders/{order_id}"): {"tag": "Admin", "response": "Order"},
-    ("POST", "/admin/orders/{order_id}/fulfill"): {
-        "tag": "Admin",
-        "response": "Order",
-        "bad_request": True,
-    },
-    ("POST", "/admin/orders/{order_id}/cancel"): {
-        "tag": "Admin",
-        "response": "Order",
-        "bad_request": True,
-    },
-    ("GET", "/admin/customers"): {"tag": "Admin", "response": "CustomerList", "list": True},
-    ("GET", "/admin/usage"): {
-        "tag": "Admin",
-        "response": "Usage",
-        "query": [
-            ("start", {"type": "string"}, "ISO 8601 date or time (UTC); default 30 days ago."),
-            ("end", {"type": "string"}, "ISO 8601 date or time (UTC); default now."),
-        ],
-    },
 }
 
 _PAGINATION_PARAMETERS = [
@@ -534,11 +198,62 @@ def api_rules(app: Flask) -> list[tuple[Rule, str]]:
     return sorted(found, key=lambda pair: (pair[0].rule, pair[1]))
 
 
+def component_schemas() -> dict[str, Any]:
+    """The JSON Schema of every model the document names: bodies as parsed, responses as sent."""
+    models: list[tuple[type[BaseModel], Any]] = [(Error, "serialization")]
+    for operation in OPERATIONS.values():
+        if operation.body is not None:
+            models.append((operation.body, "validation"))
+        if operation.response is not None:
+            models.append((operation.response, "serialization"))
+    _, schema = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF_TEMPLATE)
+    return schema["$defs"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF_TEMPLATE.format(model=name)}
+
+
+def error_responses() -> dict[str, Any]:
+    """One reusable response per error status, its `code` an enum of the codes it carries."""
+    responses = {}
+    for status, (name, text) in _RESPONSE_TEXT.items():
+        codes = ERROR_CODES[status]
+        listed = ", ".join(f"`{code}`" for code in codes)
+        schema = {
+            "allOf": [
+                _ref("Error"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {"code": {"type": "string", "enum": list(codes)}},
+                        }
+                    },
+                },
+            ]
+        }
+        response: dict[str, Any] = {
+            "description": f"{listed}: {text}",
+            "content": {
+                "application/json": {
+                    "schema": schema,
+                    "example": {"error": {"code": codes[0], "message": text}},
+                }
+            },
+        }
+        if status == 429:
+            response["headers"] = _RETRY_AFTER
+        responses[name] = response
+    return responses
+
+
 def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
     parameters = []
     for match in _RULE_ARGUMENT.finditer(rule.rule):
         schema: dict[str, Any] = (
-            {"type": "integer", "minimum": 0, "maximum": store.ID_MAX}
+            {"type": "integer", "minimum": 0, "maximum": ID_MAX}
             if match["converter"] == "int"
             else {"type": "string"}
         )
@@ -553,17 +268,20 @@ def _describe(view: Any) -> tuple[str, str]:
     return summary, doc
 
 
+def _error_ref(status: int) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{_RESPONSE_TEXT[status][0]}"}
+
+
 def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]:
-    meta = OPERATIONS.get((method, path), {})
+    meta = OPERATIONS.get((method, path), Operation("Other"))
     view = app.view_functions.get(rule.endpoint)
     summary, description = _describe(view)
     public = auth.is_public(view)
     scope = auth.ROUTE_SCOPES.get(rule.endpoint) or auth.required_scope_of(view)
-    path_parameters = _path_parameters(rule)
     operation: dict[str, Any] = {
         "operationId": rule.endpoint.removeprefix("api."),
         "summary": summary or f"{method} {path}",
-        "tags": [meta.get("tag", "Other")],
+        "tags": [meta.tag],
     }
     if public:
         operation["security"] = []
@@ -576,10 +294,10 @@ def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]
         description += "\n\nAny valid key; no scope needed."
     operation["description"] = description.strip()
 
-    parameters = list(path_parameters)
-    if meta.get("list"):
+    parameters = _path_parameters(rule)
+    if meta.paginated:
         parameters += _PAGINATION_PARAMETERS
-    for name, schema, text in meta.get("query", []):
+    for name, schema, text in meta.query:
         parameters.append(
             {"name": name, "in": "query", "required": False, "description": text, "schema": schema}
         )
@@ -588,38 +306,41 @@ def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]
     if parameters:
         operation["parameters"] = parameters
 
-    if meta.get("body"):
+    if meta.body is not None:
         operation["requestBody"] = {
-            "required": not meta.get("body_optional", False),
-            "content": {"application/json": {"schema": _ref(meta["body"])}},
+            "required": not meta.body_optional,
+            "content": {"application/json": {"schema": _ref(meta.body.__name__)}},
         }
 
-    status = meta.get("status", "200")
-    success: dict[str, Any] = {"description": "OK" if status != "201" else "Created"}
-    if status == "204":
-        success["description"] = "Deleted; no body."
-    elif meta.get("response"):
-        success["content"] = {"application/json": {"schema": _ref(meta["response"])}}
-    else:
-        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+    success: dict[str, Any] = {
+        "description": {"201": "Created", "204": "Deleted; no body."}.get(meta.status, "OK")
+    }
+    if meta.status != "204":
+        schema = _ref(meta.response.__name__) if meta.response else {"type": "object"}
+        success["content"] = {"application/json": {"schema": schema}}
     if not public:
         success["headers"] = _RATE_HEADERS
-    responses: dict[str, Any] = {status: success}
-    if meta.get("body") or meta.get("list") or meta.get("query") or meta.get("bad_request"):
-        responses["400"] = {"$ref": "#/components/responses/BadRequest"}
-    if not public:
-        responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
-        responses["403"] = {"$ref": "#/components/responses/Forbidden"}
+    responses: dict[str, Any] = {meta.status: success}
+    statuses = set(meta.errors) | {500}
+    if meta.body is not None or meta.paginated or meta.query or path.startswith("/checkouts"):
+        statuses.add(400)
     if not public:  # unknown ids, other merchants' objects, or an unknown X-Site-ID market
-        responses["404"] = {"$ref": "#/components/responses/NotFound"}
-    if meta.get("body"):
-        responses["413"] = {"$ref": "#/components/responses/RequestTooLarge"}
-        responses["415"] = {"$ref": "#/components/responses/UnsupportedMediaType"}
-    if not public:
-        responses["429"] = {"$ref": "#/components/responses/TooManyRequests"}
-    responses["500"] = {"$ref": "#/components/responses/ServerError"}
+        statuses |= {401, 403, 404, 429}
+    if meta.body is not None:
+        statuses |= {413, 415}
+    for status in sorted(statuses):
+        responses[str(status)] = _error_ref(status)
     operation["responses"] = responses
     return operation
+
+
+def server_url(app: Flask) -> str:
+    """The API's absolute base URL: PUBLIC_BASE_URL, else the configured scheme and host."""
+    base = app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        host = app.config.get("SERVER_NAME") or "127.0.0.1:5000"
+        base = f"{app.config.get('PREFERRED_URL_SCHEME', 'http')}://{host}"
+    return base.rstrip("/") + API_PREFIX
 
 
 def build_document(app: Flask) -> dict[str, Any]:
@@ -639,10 +360,11 @@ def build_document(app: Flask) -> dict[str, Any]:
                 "optional `X-Site-ID` market) still works but its responses carry "
                 "`Deprecation`, `Sunset` and `Link` headers. Lists take `limit` and "
                 '`starting_after` and answer `{"data": [...], "has_more": bool}`. Money is '
-                "in integer minor units with its currency; timestamps are ISO 8601 in UTC."
+                "in integer minor units with its currency; timestamps are ISO 8601 in UTC. "
+                'Errors are `{"error": {"code", "message"}}`.'
             ),
         },
-        "servers": [{"url": API_PREFIX}],
+        "servers": [{"url": server_url(app)}],
         "security": [{"bearerAuth": []}, {"legacyApiKey": []}],
         "tags": [
             {"name": "Storefront", "description": "Publishable or secret keys."},
@@ -666,14 +388,19 @@ def build_document(app: Flask) -> dict[str, Any]:
                     "description": "Deprecated; use the Authorization header.",
                 },
             },
-            "schemas": SCHEMAS,
-            "responses": RESPONSES,
+            "schemas": component_schemas(),
+            "responses": error_responses(),
         },
     }
+
+
+def init_document(app: Flask) -> None:
+    """Build the document once, after every API route is registered."""
+    app.extensions[DOCUMENT_KEY] = build_document(app)
 
 
 @bp.get("/openapi.json")
 @auth.public
 def openapi_document() -> dict[str, Any]:
     """This OpenAPI 3.1 document, describing every /api/v1 route."""
-    return build_document(current_app)
+    return current_app.extensions[DOCUMENT_KEY]

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from flask import request
 
 from portal.api.errors import ApiError
-from portal.store.service import Page
+from portal.api.schemas.base import ResponseModel, list_body
+from portal.store.common import Page
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -64,6 +65,8 @@ def bool_param(name: str) -> bool | None:
     raise _invalid(f"{name} must be true or false.")
 
 
-def list_response(page: Page[T], serialize: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
-    """The list shape every list endpoint returns."""
-    return {"data": [serialize(item) for item in page.items], "has_more": page.has_more}
+def list_response(
+    envelope: type[ResponseModel], page: Page[T], build: Callable[[T], ResponseModel]
+) -> dict[str, Any]:
+    """The list shape every list endpoint returns, through its envelope model."""
+    return list_body(envelope, [build(item) for item in page.items], page.has_more)

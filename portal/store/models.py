@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Market
@@ -69,6 +69,16 @@ class Cart(db.Model):
     )
     market: Mapped[Market | None] = relationship()
 
+    @property
+    def currency(self) -> str | None:
+        """The one currency of the cart's items (None while it is empty)."""
+        return self.items[0].product.currency if self.items else None
+
+    @property
+    def total(self) -> int:
+        """The sum of the lines at today's prices, in minor units."""
+        return sum(item.product.price * item.quantity for item in self.items)
+
 
 class CartItem(db.Model):
     """A product and quantity in a cart."""
@@ -86,7 +96,8 @@ class CartItem(db.Model):
 
 
 class Order(db.Model):
-    """An order: pending after checkout, then fulfilled or cancelled."""
+    """An order: pending after checkout; placed when completed, expired if not in time;
+    then fulfilled or cancelled."""
 
     __tablename__ = "orders"
 
@@ -125,9 +136,11 @@ class OrderItem(db.Model):
 
 
 class CheckoutSession(db.Model):
-    """A checkout (chk_…) that turned a cart into a pending order."""
+    """A checkout (chk_…) that turned a cart into a pending order, holding its stock until
+    `expires_at` unless completed first."""
 
     __tablename__ = "checkout_sessions"
+    __table_args__ = (Index("ix_checkout_sessions_open_expiry", "completed_at", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -135,5 +148,7 @@ class CheckoutSession(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
 
     order: Mapped[Order] = relationship()

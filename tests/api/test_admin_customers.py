@@ -74,6 +74,15 @@ def test_usage(client: FlaskClient, user: User) -> None:
         "last_used_at": None,
     }
     assert body["sales"] == {
-        "orders": {"pending": 1, "fulfilled": 1, "cancelled": 1},
-        "revenue": [{"currency": "USD", "pending": 5400, "fulfilled": 1800, "cancelled": 3600}],
+        "orders": {"pending": 1, "placed": 0, "fulfilled": 1, "cancelled": 1, "expired": 0},
+        "revenue": [
+            {
+                "currency": "USD",
+                "pending": 5400,
+                "placed": 0,
+                "fulfilled": 1800,
+                "cancelled": 3600,
+                "expired": 0,
+            }
+        ],
     }

@@ -63,7 +63,7 @@ def test_status_filter_and_pagination(api: Api, user: User) -> None:
     assert ([o["id"] for o in page["data"]], page["has_more"]) == ([second.id], True)
     status, code, message = error_of(api.get("/admin/orders?status=shipped"))
     assert (status, code) == (400, "invalid_request")
-    assert message == "status must be one of pending, fulfilled, cancelled."
+    assert message == "status must be one of pending, placed, fulfilled, cancelled, expired."
 
 
 def test_fulfil(api: Api, user: User) -> None:
@@ -73,9 +73,11 @@ def test_fulfil(api: Api, user: User) -> None:
     assert response.get_json()["status"] == "fulfilled"
     for action in ("fulfill", "cancel"):
         status, code, message = error_of(api.post(f"/admin/orders/{order.id}/{action}"))
-        assert (status, code) == (400, "invalid_request")
+        assert (status, code) == (409, "conflict")
         verb = "fulfilled" if action == "fulfill" else "cancelled"
-        assert message == f"Order {order.id} is fulfilled; only pending orders can be {verb}."
+        assert message == (
+            f"Order {order.id} is fulfilled; only pending or placed orders can be {verb}."
+        )
 
 
 def test_cancel_returns_inventory(api: Api, user: User) -> None:
@@ -87,8 +89,10 @@ def test_cancel_returns_inventory(api: Api, user: User) -> None:
     assert response.get_json()["status"] == "cancelled"
     assert db.session.get(Product, product_id).inventory == 10
     status, code, message = error_of(api.post(f"/admin/orders/{order.id}/cancel"))
-    assert (status, code) == (400, "invalid_request")
-    assert message == f"Order {order.id} is cancelled; only pending orders can be cancelled."
+    assert (status, code) == (409, "conflict")
+    assert message == (
+        f"Order {order.id} is cancelled; only pending or placed orders can be cancelled."
+    )
     assert db.session.get(Product, product_id).inventory == 10
 
 

@@ -184,3 +184,36 @@ def test_a_market_key_manages_its_market_only(client: FlaskClient, user: User) -
         api.post("/admin/products", json={**NEW_PRODUCT, "markets": ["US"]})
     )
     assert status == 400 and message == "markets contains an unknown market code: 'US'."
+
+
+def test_a_market_key_cannot_change_products_other_markets_share(
+    client: FlaskClient, user: User
+) -> None:
+    eu = accounts.add_market(user.merchant_id, "EU", "European Union")
+    accounts.add_market(user.merchant_id, "US", "United States")
+    accounts.add_market(user.merchant_id, "UK", "United Kingdom")
+    shared = add_product(user, name="Shared", price=2000, markets=["US", "EU", "UK"])
+    eu_only = add_product(user, name="Beret", markets=["EU"])
+    eu_api = Api(client, secret_token(user, market_id=eu.id))
+    everywhere = Api(client, secret_token(user))
+    before = everywhere.get(f"/admin/products/{shared.id}").get_json()
+    for response in (
+        eu_api.patch(f"/admin/products/{shared.id}", json={"price": 1}),
+        eu_api.patch(f"/admin/products/{shared.id}", json={"markets": ["EU"]}),
+        eu_api.delete(f"/admin/products/{shared.id}"),
+    ):
+        status, code, message = error_of(response)
+        assert (status, code) == (403, "insufficient_scope")
+        assert message == (
+            f"Product {shared.id} is also sold in UK, US; this key is limited to one market, "
+            "so it cannot "
+            + ("delete" if response.request.method == "DELETE" else "change")
+            + " it. A key for all markets can."
+        )
+    # Nothing changed: what the US and UK keys see is what they saw before.
+    assert everywhere.get(f"/admin/products/{shared.id}").get_json() == before
+    # A product of the EU alone is the EU key's to change and delete.
+    assert eu_api.patch(f"/admin/products/{eu_only.id}", json={"price": 5}).status_code == 200
+    assert eu_api.delete(f"/admin/products/{eu_only.id}").status_code == 204
+    # A key for all markets can change the shared one.
+    assert everywhere.patch(f"/admin/products/{shared.id}", json={"price": 1}).status_code == 200

@@ -68,6 +68,8 @@ def test_checkout(api: Api, user: User) -> None:
             "updated_at": TIMESTAMP,
         },
         "created_at": TIMESTAMP,
+        "expires_at": TIMESTAMP,
+        "completed_at": None,
     }
     assert body["id"].startswith("chk_")
     assert db.session.get(Product, mug.id).inventory == 3

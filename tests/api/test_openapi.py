@@ -109,8 +109,9 @@ def test_lists_document_pagination_and_bodies_their_schema(document: dict[str, A
         "header",
         "X-API-Key",
     )
-    error = document["components"]["schemas"]["Error"]
-    assert error["properties"]["error"]["required"] == ["code", "message"]
+    schemas = document["components"]["schemas"]
+    assert schemas["Error"]["properties"]["error"] == {"$ref": "#/components/schemas/ErrorDetail"}
+    assert schemas["ErrorDetail"]["required"] == ["code", "message"]
 
 
 def test_no_key_is_needed(client: FlaskClient) -> None:

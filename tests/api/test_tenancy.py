@@ -177,7 +177,13 @@ def test_usage_shows_only_the_merchants_keys(
     mine, token = make_key(other_user, "secret", label="Mine", scopes=ALL_SCOPES)
     body = Api(client, token).get("/admin/usage").get_json()
     assert [key["id"] for key in body["keys"]] == [mine.id]
-    assert body["sales"]["orders"] == {"pending": 0, "fulfilled": 0, "cancelled": 0}
+    assert body["sales"]["orders"] == {
+        "pending": 0,
+        "placed": 0,
+        "fulfilled": 0,
+        "cancelled": 0,
+        "expired": 0,
+    }
 
 
 @pytest.fixture

@@ -184,10 +184,21 @@ def test_market_scoped_product_writes(tenant: store.Tenant, markets: dict[str, A
         store.create_product(eu, {"name": "X", "price": 1, "currency": "EUR", "markets": ["US"]})
     with pytest.raises(store.InvalidField, match="must include EU"):
         store.update_product(eu, created.id, {"markets": []})
+    # A product the EU shares with the US is not the EU key's alone to change or delete.
     both = product(tenant, markets=["US", "EU"])
-    store.update_product(eu, both.id, {"markets": ["EU"]})
-    # The US link is invisible to an EU key, so it stays.
-    assert store.market_codes(db.session.get(Product, both.id)) == ["EU", "US"]
+    for write in (
+        lambda: store.update_product(eu, both.id, {"markets": ["EU"]}),
+        lambda: store.update_product(eu, both.id, {"price": 1}),
+        lambda: store.delete_product(eu, both.id),
+    ):
+        with pytest.raises(store.OtherMarketsAffected, match="also sold in US") as refused:
+            write()
+        assert refused.value.markets == ["US"]
+    unchanged = db.session.get(Product, both.id)
+    assert (store.market_codes(unchanged), unchanged.price) == (["EU", "US"], 1200)
+    # What is the EU's alone, the EU key may change and delete.
+    store.update_product(eu, created.id, {"price": 950})
+    store.delete_product(eu, created.id)
     us_only = product(tenant, markets=["US"])
     with pytest.raises(store.ProductNotFound):
         store.get_product(eu, us_only.id)
@@ -381,7 +392,9 @@ def test_cancel_returns_inventory(tenant: store.Tenant) -> None:
 def test_fulfil_state_rules(tenant: store.Tenant) -> None:
     order, mug = _order(tenant)
     assert store.fulfill_order(tenant, order.id).status == "fulfilled"
-    with pytest.raises(store.OrderStateError, match="is fulfilled; only pending orders can be"):
+    with pytest.raises(
+        store.OrderStateError, match="is fulfilled; only pending or placed orders can be"
+    ):
         store.cancel_order(tenant, order.id)
     with pytest.raises(store.OrderStateError):
         store.fulfill_order(tenant, order.id)
@@ -414,7 +427,13 @@ def test_market_scoped_orders_and_customers(tenant: store.Tenant, markets: dict[
     assert store.list_orders(eu).items == []
     assert store.list_customers(eu).items == []
     assert [c.email for c in store.list_customers(us).items] == ["us@b.test"]
-    assert store.sales_figures(eu)["orders"] == {"pending": 0, "fulfilled": 0, "cancelled": 0}
+    assert store.sales_figures(eu)["orders"] == {
+        "pending": 0,
+        "placed": 0,
+        "fulfilled": 0,
+        "cancelled": 0,
+        "expired": 0,
+    }
 
 
 def test_sales_figures(tenant: store.Tenant) -> None:
@@ -422,6 +441,15 @@ def test_sales_figures(tenant: store.Tenant) -> None:
     _order(tenant, 1)
     store.cancel_order(tenant, first.id)
     assert store.sales_figures(tenant) == {
-        "orders": {"pending": 1, "fulfilled": 0, "cancelled": 1},
-        "revenue": [{"currency": "USD", "pending": 1200, "fulfilled": 0, "cancelled": 2400}],
+        "orders": {"pending": 1, "placed": 0, "fulfilled": 0, "cancelled": 1, "expired": 0},
+        "revenue": [
+            {
+                "currency": "USD",
+                "pending": 1200,
+                "placed": 0,
+                "fulfilled": 0,
+                "cancelled": 2400,
+                "expired": 0,
+            }
+        ],
     }

@@ -236,3 +236,17 @@ def expire_due_checkouts(now: datetime | None = None) -> int:
         if len(due) < EXPIRE_BATCH:
             break
     return expired
+
+
+def set_hold_minutes(merchant_id: int, minutes: int) -> None:
+    """Set how long the merchant's checkouts hold their stock (5 to 1440 minutes)."""
+    if isinstance(minutes, bool) or not HOLD_MINUTES_MIN <= minutes <= HOLD_MINUTES_MAX:
+        raise InvalidField(
+            "checkout_hold_minutes",
+            f"checkout_hold_minutes must be a number of minutes from {HOLD_MINUTES_MIN} "
+            f"to {HOLD_MINUTES_MAX}.",
+        )
+    with transaction():
+        db.session.execute(
+            update(Merchant).where(Merchant.id == merchant_id).values(checkout_hold_minutes=minutes)
+        )

@@ -13,6 +13,7 @@ from portal.store.checkouts import (
     complete_checkout,
     expire_due_checkouts,
     get_checkout,
+    set_hold_minutes,
 )
 from portal.store.common import (
     CART_CHECKED_OUT,
@@ -115,5 +116,6 @@ __all__ = [
     "list_products",
     "market_codes",
     "sales_figures",
+    "set_hold_minutes",
     "update_product",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -9,10 +10,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from portal.accounts.models import User
+from portal.database import utcnow
 from portal.extensions import db
+from portal.store import checkouts
 from portal.store import service as store
 from portal.store.models import Customer, Order, Product
-from tests.store import TIMESTAMP, Api, add_product, error_of, publishable_token
+from tests.store import TIMESTAMP, Api, add_product, error_of, publishable_token, secret_token
 
 
 @pytest.fixture
@@ -144,3 +147,59 @@ def test_returning_customers_are_found_by_email(api: Api, user: User) -> None:
     )
     assert first.get_json()["order"]["customer"] == second.get_json()["order"]["customer"]
     assert rows(Customer) == 1
+
+
+def test_complete_places_the_order(api: Api, user: User) -> None:
+    mug = add_product(user, inventory=5)
+    checkout = api.post(
+        "/checkouts", json={"cart_id": cart_with(api, (mug.id, 2)), "email": "a@b.test"}
+    ).get_json()
+    response = api.post(f"/checkouts/{checkout['id']}/complete")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["id"], body["order"]["status"], body["completed_at"]) == (
+        checkout["id"],
+        "placed",
+        TIMESTAMP,
+    )
+    assert db.session.get(Product, mug.id).inventory == 3
+    # Completing twice is a clash with the checkout's state.
+    status, code, message = error_of(api.post(f"/checkouts/{checkout['id']}/complete"))
+    assert (status, code) == (409, "conflict")
+    assert message == f"Checkout {checkout['id']} is already completed."
+
+
+def test_a_hoarded_checkout_expires_and_the_stock_returns(
+    api: Api, client: FlaskClient, user: User
+) -> None:
+    mug = add_product(user, inventory=4)
+    checkout = api.post(
+        "/checkouts", json={"cart_id": cart_with(api, (mug.id, 4)), "email": "h@b.test"}
+    ).get_json()
+    assert api.get(f"/catalog/products/{mug.id}").get_json()["in_stock"] is False
+    assert checkouts.expire_due_checkouts(utcnow() + timedelta(minutes=31)) == 1
+    assert api.get(f"/catalog/products/{mug.id}").get_json()["in_stock"] is True
+    status, code, message = error_of(api.post(f"/checkouts/{checkout['id']}/complete"))
+    assert (status, code) == (409, "conflict")
+    assert "expired" in message
+    admin = Api(client, secret_token(user))
+    assert admin.get(f"/admin/orders/{checkout['order']['id']}").get_json()["status"] == "expired"
+    assert [o["id"] for o in admin.get("/admin/orders?status=expired").get_json()["data"]] == [
+        checkout["order"]["id"]
+    ]
+
+
+def test_complete_needs_the_checkout_scope_and_the_merchants_checkout(
+    api: Api, client: FlaskClient, user: User, other_user: User
+) -> None:
+    mug = add_product(user)
+    checkout_id = api.post(
+        "/checkouts", json={"cart_id": cart_with(api, (mug.id, 1)), "email": "a@b.test"}
+    ).get_json()["id"]
+    browsing = Api(client, publishable_token(user, scopes=["catalog:read", "cart:write"]))
+    status, code, message = error_of(browsing.post(f"/checkouts/{checkout_id}/complete"))
+    assert (status, code) == (403, "insufficient_scope") and "checkout:create" in message
+    stranger = Api(client, publishable_token(other_user))
+    for unknown in (checkout_id, "chk_nope", "chk_" + "x" * 60):
+        assert error_of(stranger.post(f"/checkouts/{unknown}/complete"))[:2] == (404, "not_found")
+    assert db.session.scalar(select(Order.status)) == "pending"

@@ -9,7 +9,9 @@ export FLASK_APP := wsgi
 
 .PHONY: setup run test serve lint format clean
 
-setup: $(VENV)/.installed static/vendor/htmx.min.js
+SWAGGER_UI := static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/swagger-ui/swagger-ui.css
+
+setup: $(VENV)/.installed static/vendor/htmx.min.js $(SWAGGER_UI)
 	@$(BIN)/flask db upgrade 2>&1 | grep -v "^INFO  \[alembic.runtime.migration\] \(Context impl\|Will assume\)" || true
 
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +29,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 static/vendor/htmx.min.js: node_modules/.package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+# The API reference at /api/docs (Swagger UI's prebuilt bundle and stylesheet).
+static/vendor/swagger-ui/%: node_modules/.package-lock.json
+	mkdir -p static/vendor/swagger-ui
+	cp node_modules/swagger-ui-dist/$* $@
 
 run: setup
 	@$(BIN)/flask seed-demo

@@ -3,11 +3,12 @@ none is missed) and the pydantic models' JSON Schema (so no shape is written twi
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
@@ -395,12 +396,13 @@ def build_document(app: Flask) -> dict[str, Any]:
 
 
 def init_document(app: Flask) -> None:
-    """Build the document once, after every API route is registered."""
-    app.extensions[DOCUMENT_KEY] = build_document(app)
+    """Build the document once, after every API route is registered, and keep it as JSON text
+    (in the models' field order, which is the order a reader expects)."""
+    app.extensions[DOCUMENT_KEY] = json.dumps(build_document(app), ensure_ascii=False)
 
 
 @bp.get("/openapi.json")
 @auth.public
-def openapi_document() -> dict[str, Any]:
+def openapi_document() -> Response:
     """This OpenAPI 3.1 document, describing every /api/v1 route."""
-    return current_app.extensions[DOCUMENT_KEY]
+    return Response(current_app.extensions[DOCUMENT_KEY], mimetype="application/json")

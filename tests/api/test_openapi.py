@@ -9,8 +9,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from portal.api import auth
+from portal.api import auth, openapi
 from portal.api.openapi import api_rules, openapi_path
+from portal.api.schemas.errors import ERROR_CODES
+from portal.api.schemas.products import ProductCreate
 
 
 @pytest.fixture
@@ -67,6 +69,7 @@ def test_every_api_route_is_documented(app: Flask, document: dict[str, Any]) -> 
         ("POST", "/admin/orders/{order_id}/cancel"),
         ("GET", "/admin/customers"),
         ("GET", "/admin/usage"),
+        ("POST", "/checkouts/{checkout_id}/complete"),
         ("GET", "/openapi.json"),
     ):
         assert route in documented, route
@@ -117,3 +120,87 @@ def test_lists_document_pagination_and_bodies_their_schema(document: dict[str, A
 def test_no_key_is_needed(client: FlaskClient) -> None:
     response = client.get("/api/v1/openapi.json", headers={"Authorization": "Bearer nonsense"})
     assert response.status_code == 200
+
+
+def test_error_responses_list_their_codes_as_enums(document: dict[str, Any]) -> None:
+    responses = document["components"]["responses"]
+    unauthorized = responses["Unauthorized"]["content"]["application/json"]
+    code = unauthorized["schema"]["allOf"][1]["properties"]["error"]["properties"]["code"]
+    assert code["enum"] == [
+        "missing_api_key",
+        "invalid_api_key",
+        "api_key_revoked",
+        "api_key_expired",
+    ]
+    assert unauthorized["example"]["error"]["code"] == "missing_api_key"
+    for name, status in (("Forbidden", 403), ("Conflict", 409), ("TooManyRequests", 429)):
+        schema = responses[name]["content"]["application/json"]["schema"]
+        enum = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+        assert enum == list(ERROR_CODES[status])
+    assert "Retry-After" in responses["TooManyRequests"]["headers"]
+    fulfil = document["paths"]["/admin/orders/{order_id}/fulfill"]["post"]["responses"]
+    assert fulfil["409"] == {"$ref": "#/components/responses/Conflict"}
+
+
+def test_successes_carry_the_rate_limit_headers(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        success = next(r for status, r in operation["responses"].items() if status[0] == "2")
+        if path == "/openapi.json":
+            assert "headers" not in success
+        else:
+            assert set(success["headers"]) == {
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            }, (method, path)
+
+
+def test_schemas_are_the_models_own(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    product_create = ProductCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    assert schemas["ProductCreate"] == product_create
+    assert schemas["ProductCreate"]["additionalProperties"] is False
+    assert schemas["ProductCreate"]["required"] == ["name", "price", "currency"]
+    price = schemas["ProductCreate"]["properties"]["price"]
+    assert (price["type"], price["minimum"], price["examples"]) == ("integer", 0, [1800])
+    # A PATCH field left out is not a null: no `"default": null` on a non-nullable field.
+    assert "default" not in schemas["ProductUpdate"]["properties"]["name"]
+    assert schemas["Order"]["properties"]["status"]["enum"] == [
+        "pending",
+        "placed",
+        "fulfilled",
+        "cancelled",
+        "expired",
+    ]
+    assert schemas["CheckoutSession"]["required"] == [
+        "id",
+        "object",
+        "cart_id",
+        "email",
+        "order",
+        "created_at",
+        "expires_at",
+        "completed_at",
+    ]
+
+
+def test_servers_is_an_absolute_url(document: dict[str, Any]) -> None:
+    assert document["servers"] == [{"url": "http://portal.test/api/v1"}]
+
+
+@pytest.mark.parametrize("app_config", [{"PUBLIC_BASE_URL": "https://api.shop.example/"}])
+def test_servers_follows_the_configured_public_url(document: dict[str, Any]) -> None:
+    assert document["servers"] == [{"url": "https://api.shop.example/api/v1"}]
+
+
+def test_the_document_is_built_at_start_up_not_per_request(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = client.get("/api/v1/openapi.json").get_data()
+
+    def rebuild(_app: Flask) -> None:
+        raise AssertionError("the document was built during a request")
+
+    monkeypatch.setattr(openapi, "build_document", rebuild)
+    monkeypatch.setattr(openapi, "component_schemas", rebuild)
+    assert client.get("/api/v1/openapi.json").get_data() == first

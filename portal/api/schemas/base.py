@@ -4,9 +4,8 @@ response serialisation, timestamps and the list envelope."""
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Self, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Self, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -21,8 +20,6 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from portal.store.common import InvalidField
-
-Model = TypeVar("Model", bound="RequestModel")
 
 
 def iso_timestamp(moment: datetime) -> str:
@@ -172,7 +169,3 @@ def describe_error(model: type[RequestModel], error: ValidationError) -> tuple[s
     problems = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
     return _message(model, problems[0])
 
-
-def parse_mapping(model: type[Model], data: Mapping[str, Any] | Model | None) -> Model:
-    """`model.parse` for service callers that pass a plain dict (or nothing: an empty body)."""
-    return model.parse({} if data is None else data)

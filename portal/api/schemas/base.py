@@ -168,4 +168,3 @@ def describe_error(model: type[RequestModel], error: ValidationError) -> tuple[s
     """(field path, message) for the first problem: unknown fields first, then field order."""
     problems = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
     return _message(model, problems[0])
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -356,6 +357,26 @@ def test_secret_key_in_browser_shows_on_the_key_page_data(client: FlaskClient, u
     client.get(KEY_URL, headers=bearer(token, Origin="null"))
     events = keys.audit_events(user.merchant_id, key_id=key.id)
     assert "secret_key_in_browser" in [event.action for event in events]
+
+
+def test_the_key_service_writes_the_browser_event_at_most_once_an_hour(user: User) -> None:
+    key, _ = make_key(user, "secret")
+    record = keys.record_secret_key_in_browser
+    assert record(user.merchant_id, key.id, "198.51.100.7", "https://a.example", "/api/v1/key")
+    assert not record(user.merchant_id, key.id, "198.51.100.8", "https://b.example", "/api/v1/key")
+    assert [event.ip for event in _browser_events(key.id)] == ["198.51.100.7"]
+
+
+def test_the_gate_module_leaves_the_database_to_the_lookup_and_the_key_service() -> None:
+    import portal.api.auth as gate
+    from portal.api import lookup
+
+    assert not hasattr(gate, "KeyLookup")
+    assert not hasattr(gate, "PreparedLookup")
+    assert lookup.KeyLookup and lookup.PreparedLookup
+    source = inspect.getsource(gate)
+    assert "db.session" not in source
+    assert "sqlalchemy" not in source
 
 
 @pytest.mark.parametrize(

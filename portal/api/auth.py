@@ -1,12 +1,13 @@
 """The gate: find the calling key, check its state, browser and network rules, limit and scope.
 
 Every request under /api/v1 passes `gate()` before its view, in this order: CORS preflight,
-key extraction, checksum (no database), one indexed lookup, key state, secret-key rules (no
-`Origin`, allowed IP ranges), publishable-key origins, the key's rate limit, the market named by
-`X-Site-ID`, and the scope the view requires. The happy path reads one row with a prepared Core
-statement and makes one limiter-storage call (the client's failure limit and the key's own limit
-together); it writes nothing. Keys are not cached: revoking or editing a key takes effect on the
-next request in every process.
+key extraction, checksum (no database), one indexed lookup (`lookup.find_key_rows`), key state,
+secret-key rules (no `Origin`, allowed IP ranges), publishable-key origins, the rate limit, the
+market named by `X-Site-ID`, and the scope the view requires. Every request makes one
+limiter-storage call, on the one counter that applies (see `limits`): a valid key's limit, the
+refusals allowance of a refused origin or IP range, or the client's failed authentications. The
+happy path reads one row and writes nothing. Keys are not cached: revoking or editing a key takes
+effect on the next request in every process.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, url_for
 from werkzeug.http import http_date
 
 from portal.accounts.models import PLAN_ACTIVE
@@ -40,6 +41,12 @@ ROUTE_SCOPES: dict[str, str] = {}
 
 MISSING_KEY_CHALLENGE = 'Bearer realm="api"'
 INVALID_KEY_CHALLENGE = 'Bearer realm="api", error="invalid_token"'
+HOW_TO_SEND = "send the key as Authorization: Bearer <key>."
+# A scheme we can name in the message without echoing anything odd back.
+SCHEME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9._~+/-]{0,19}")
+KEY_PREFIXES = ("pk_", "sk_")
+# Failures of a key that exists: not guessing, so they never count toward the address's lock.
+KNOWN_KEY_FAILURES = frozenset({"api_key_revoked", "api_key_expired"})
 MESSAGES = {
     "missing_api_key": "No API key. Send it as Authorization: Bearer <key>.",
     "malformed_api_key": "The API key is malformed or mistyped; copy it again from the portal.",
@@ -126,14 +133,35 @@ def _unauthorized(code: str, message_key: str | None = None) -> ApiError:
     return ApiError(401, code, MESSAGES[message_key or code], {"WWW-Authenticate": header})
 
 
+def _malformed_header(message: str) -> ApiError:
+    return ApiError(401, "invalid_api_key", message, {"WWW-Authenticate": INVALID_KEY_CHALLENGE})
+
+
+def _authorization_problem(scheme: str, credentials: str) -> str | None:
+    """What is wrong with an Authorization header's form, or None when it is `Bearer <key>`."""
+    if scheme.lower() == "bearer":
+        return (
+            None
+            if credentials
+            else f"The Authorization header has no key after Bearer; {HOW_TO_SEND}"
+        )
+    if not credentials and scheme.startswith(KEY_PREFIXES):
+        return f"The Authorization header has the key but no scheme; {HOW_TO_SEND}"
+    if SCHEME_PATTERN.fullmatch(scheme):
+        return f'The Authorization header uses the "{scheme}" scheme; {HOW_TO_SEND}'
+    return f"The Authorization header is not in the expected form; {HOW_TO_SEND}"
+
+
 def _extract_token() -> str | None:
     """The key from `Authorization: Bearer` or the legacy `X-API-Key`; ApiError if malformed."""
     authorization = request.headers.get("Authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
-            raise _unauthorized("invalid_api_key", "malformed_api_key")
-        return credentials.strip()
+        credentials = credentials.strip()
+        problem = _authorization_problem(scheme, credentials)
+        if problem is not None:
+            raise _malformed_header(problem)
+        return credentials
     legacy = request.headers.get("X-API-Key")
     if legacy is not None:
         return legacy.strip()
@@ -226,8 +254,13 @@ def _browser_and_network(key: AuthenticatedKey) -> tuple[ApiError | None, str | 
                 "and use a publishable key in browser code.",
             ), None
         if not networks.ip_allowed(request.remote_addr, key.allowed_ip_ranges):
+            page = url_for("keys.show_key", key_id=key.id)
             return ApiError(
-                403, "ip_not_allowed", f"This key is not allowed from {request.remote_addr}."
+                403,
+                "ip_not_allowed",
+                f"This key is not allowed from {request.remote_addr}. To allow it, add the "
+                f"address or its range to the key's allowed IP ranges on its page in the "
+                f"portal: {page}",
             ), None
         return None, None
     if origin_header is None:
@@ -242,13 +275,8 @@ def _browser_and_network(key: AuthenticatedKey) -> tuple[ApiError | None, str | 
     return None, origin_header
 
 
-def _too_many_failures(blocked: limits.RateWindow) -> ApiError:
-    return ApiError(
-        429,
-        "rate_limited",
-        "Too many failed authentications from this address; wait before retrying.",
-        {"Retry-After": str(blocked.reset_in)},
-    )
+def _rate_limited(message: str, window: limits.RateWindow) -> ApiError:
+    return ApiError(429, "rate_limited", message, {"Retry-After": str(window.reset_in)})
 
 
 def _check_scope(key: AuthenticatedKey, scope: str | None) -> None:
@@ -265,6 +293,24 @@ def _check_scope(key: AuthenticatedKey, scope: str | None) -> None:
         message,
         {"WWW-Authenticate": f'Bearer realm="api", error="insufficient_scope", scope="{scope}"'},
     )
+
+
+def _refuse(key: AuthenticatedKey, refusal: ApiError) -> NoReturn:
+    """Answer a request refused for its origin or IP range, within the (key, IP) allowance."""
+    window = limits.count_refusal(key.id, key.rate_limit)
+    limits.set_window(window)
+    if not window.allowed:
+        # Past the allowance the key is not reported to the usage hooks: a flood of forged
+        # requests cannot fill the merchant's usage and recent calls.
+        raise _rate_limited(
+            f"Too many refused requests for this key from this address; retry in "
+            f"{window.reset_in} s.",
+            window,
+        )
+    g.api_key = key
+    if refusal.code == "secret_key_in_browser":
+        _record_secret_key_in_browser(key, request.headers["Origin"])
+    raise refusal
 
 
 @bp.before_request
@@ -285,35 +331,30 @@ def gate() -> Response | None:
     try:
         key = _authenticate()
     except ApiError as error:
-        if error.status == 401:
-            # Blocked clients get a 429 whatever they send; others have the failure counted.
+        if error.status == 401 and error.code not in KNOWN_KEY_FAILURES:
+            # Only failing requests are slowed: a valid key from this address is still served.
             blocked = limits.record_auth_failure()
             if blocked is not None:
-                raise _too_many_failures(blocked) from None
+                raise _rate_limited(
+                    "Too many failed authentications from this address; wait before retrying.",
+                    blocked,
+                ) from None
         raise
     refusal, cors_origin = _browser_and_network(key)
-    # One storage call: the client's failure limit, and the key's counter, consumed unless the
-    # request is refused for its origin or network (then its headers show it untouched).
-    check = limits.check_key(key.id, key.rate_limit, consume=refusal is None)
-    if check.blocked is not None:
-        raise _too_many_failures(check.blocked)
+    if refusal is not None:
+        _refuse(key, refusal)
+    window = limits.count_key_request(key.id, key.rate_limit, per_client_ip=not key.is_secret)
     # Set before the remaining checks, so hooks that count usage see refused requests too.
     g.api_key = key
-    window = check.window
-    assert window is not None
     limits.set_window(window)
-    if refusal is not None:
-        if refusal.code == "secret_key_in_browser":
-            _record_secret_key_in_browser(key, request.headers["Origin"])
-        raise refusal
     if cors_origin is not None:
-        cors.allow_origin(cors_origin)
+        cors.allow_origin(cors_origin)  # before the 429: storefront code can read it
     if not window.allowed:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"This key allows {key.rate_limit} requests per minute; retry in {window.reset_in} s.",
-            {"Retry-After": str(window.reset_in)},
+        each = "" if key.is_secret else " from each address"
+        raise _rate_limited(
+            f"This key allows {key.rate_limit} requests per minute{each}; "
+            f"retry in {window.reset_in} s.",
+            window,
         )
     site = g.get("api_site_not_found")
     if site is not None:

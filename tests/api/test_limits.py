@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from portal.accounts.models import User
+from portal.api import limits
 from portal.database import utcnow
 from portal.extensions import db
 from portal.keys import service as keys
@@ -287,3 +290,35 @@ class TestRedisDown:
     def test_failed_authentication_is_still_a_401(self, client: FlaskClient) -> None:
         response = client.get(KEY_URL, headers=bearer(tokens.generate_token("secret")))
         assert response.status_code == 401
+
+
+@pytest.fixture(params=["memory", "redis", "limits"])
+def store(request: pytest.FixtureRequest, app: Flask) -> Any:
+    """Each kind of counter store the gate may run on (Redis: the TEST_REDIS_URL server)."""
+    if request.param == "memory":
+        return limits.MemoryStore()
+    if request.param == "limits":
+        return limits.LimitsStore()  # through Flask-Limiter's own storage (memory here)
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("needs TEST_REDIS_URL (Redis); .ci/run sets it")
+    return limits.RedisStore(url)
+
+
+def test_every_store_counts_one_window_and_stops_at_the_limit_when_asked(store: Any) -> None:
+    name = f"test-store-{secrets.token_hex(6)}"
+    plain = limits.Counter(f"{name}:plain", 2, 60)
+    stopping = limits.Counter(f"{name}:stopping", 2, 60)
+    for counter, stop_at_limit in ((plain, False), (stopping, True)):
+        windows = [store.hit(counter, stop_at_limit) for _ in range(4)]
+        assert [window.allowed for window in windows] == [True, True, False, False]
+        assert [window.remaining for window in windows] == [1, 0, 0, 0]
+        assert all(window.limit == 2 and 0 < window.reset_in <= 60 for window in windows)
+    if isinstance(store, limits.RedisStore):
+        import redis
+
+        with redis.Redis.from_url(store.uri) as client:
+            assert int(client.get(plain.key)) == 4  # every request counted (the exact test)
+            assert int(client.get(stopping.key)) == 2  # a flood does not inflate it
+            assert 0 < client.pttl(stopping.key) <= 60_000
+            client.delete(plain.key, stopping.key)

@@ -322,3 +322,54 @@ def test_every_store_counts_one_window_and_stops_at_the_limit_when_asked(store: 
             assert int(client.get(stopping.key)) == 2  # a flood does not inflate it
             assert 0 < client.pttl(stopping.key) <= 60_000
             client.delete(plain.key, stopping.key)
+
+
+@pytest.mark.parametrize(
+    ("case", "counted"),
+    [
+        ("secret key", ["api-key"]),
+        ("publishable key", ["api-key"]),
+        ("forged origin", ["api-refused"]),
+        ("outside the ip ranges", ["api-refused"]),
+        ("unknown key", ["api-auth-failures"]),
+        ("malformed key", ["api-auth-failures"]),
+        ("revoked key", []),
+    ],
+)
+def test_each_request_makes_at_most_one_limiter_storage_call(
+    app: Flask,
+    client: FlaskClient,
+    user: User,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    counted: list[str],
+) -> None:
+    counters = app.extensions["api_rate_limits"]
+    shared = counters._shared
+    calls: list[str] = []
+    real_hit = shared.hit
+
+    def hit(counter: limits.Counter, stop_at_limit: bool) -> limits.RateWindow:
+        calls.append(counter.key.split(":")[1])
+        return real_hit(counter, stop_at_limit)
+
+    monkeypatch.setattr(shared, "hit", hit)
+    headers: dict[str, str] = {}
+    if case == "secret key":
+        token = make_key(user, "secret")[1]
+    elif case == "publishable key":
+        token = make_key(user, "publishable")[1]
+    elif case == "forged origin":
+        token = make_key(user, "publishable", allowed_origins=["https://a.example"])[1]
+        headers["Origin"] = "https://evil.example"
+    elif case == "outside the ip ranges":
+        token = make_key(user, "secret", allowed_ip_ranges=["203.0.113.0/24"])[1]
+    elif case == "unknown key":
+        token = tokens.generate_token("secret")
+    elif case == "malformed key":
+        token = "sk_live_mistyped"
+    else:
+        key, token = make_key(user, "secret")
+        keys.revoke_key(key, keys.Actor(name=user.email))
+    client.get(KEY_URL, headers=bearer(token, **headers))
+    assert calls == counted

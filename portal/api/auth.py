@@ -44,7 +44,6 @@ INVALID_KEY_CHALLENGE = 'Bearer realm="api", error="invalid_token"'
 HOW_TO_SEND = "send the key as Authorization: Bearer <key>."
 # A scheme we can name in the message without echoing anything odd back.
 SCHEME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9._~+/-]{0,19}")
-KEY_PREFIXES = ("pk_", "sk_")
 # Failures of a key that exists: not guessing, so they never count toward the address's lock.
 KNOWN_KEY_FAILURES = frozenset({"api_key_revoked", "api_key_expired"})
 MESSAGES = {
@@ -145,8 +144,8 @@ def _authorization_problem(scheme: str, credentials: str) -> str | None:
             if credentials
             else f"The Authorization header has no key after Bearer; {HOW_TO_SEND}"
         )
-    if not credentials and scheme.startswith(KEY_PREFIXES):
-        return f"The Authorization header has the key but no scheme; {HOW_TO_SEND}"
+    if not credentials:  # most likely the key itself: never echoed back
+        return f"The Authorization header has no scheme; {HOW_TO_SEND}"
     if SCHEME_PATTERN.fullmatch(scheme):
         return f'The Authorization header uses the "{scheme}" scheme; {HOW_TO_SEND}'
     return f"The Authorization header is not in the expected form; {HOW_TO_SEND}"

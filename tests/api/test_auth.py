@@ -66,6 +66,7 @@ def test_requests_without_a_usable_key_get_401(
     ("authorization", "says"),
     [
         ("{token}", "no scheme"),
+        ("shortsecret", "no scheme"),
         ("Basic dXNlcjpwYXNz", '"Basic"'),
         ("Token {token}", '"Token"'),
         ("Bearer", "no key after Bearer"),
@@ -85,6 +86,7 @@ def test_a_malformed_authorization_header_says_how_to_send_the_key(
     assert "Authorization: Bearer <key>" in error["message"]
     assert "mistyped" not in error["message"]
     assert secret_token not in response.get_data(as_text=True)
+    assert "shortsecret" not in error["message"]
 
 
 def test_an_odd_scheme_is_not_echoed_back(client: FlaskClient) -> None:

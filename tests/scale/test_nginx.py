@@ -19,7 +19,7 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.keys.models import AuditEvent
 from tests.conftest import make_key
-from tests.scale.conftest import Nginx, Server, ServerFactory
+from tests.scale.conftest import Nginx, Server, ServerFactory, wait_until
 
 KEY_URL = "/api/v1/key"
 
@@ -70,9 +70,13 @@ def test_ip_ranges_see_the_client_through_nginx(
     assert refused.status == 403
     assert refused.error["code"] == "ip_not_allowed"
     assert "127.0.0.3" in refused.error["message"]
-    access = proxy.access_log()
-    assert "127.0.0.2 " in access and "127.0.0.3 " in access  # both went through nginx
-    assert token not in access
+    # Both went through nginx (it writes the line once the response is sent: wait for it).
+    wait_until(
+        lambda: "127.0.0.2 " in proxy.access_log() and "127.0.0.3 " in proxy.access_log(),
+        10,
+        "nginx's access log",
+    )
+    assert token not in proxy.access_log()
 
 
 def test_a_spoofed_forwarded_for_is_ignored(user: User, behind_nginx: tuple[Server, Nginx]) -> None:

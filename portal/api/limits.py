@@ -277,7 +277,8 @@ def count_refusal(key_id: int, rate_limit: int) -> RateWindow:
 
 def record_auth_failure() -> RateWindow | None:
     """The client IP's window if it has used up its failed authentications, else count this one."""
-    window = _counters().hit(_failure_counter(_counters()), stop_at_limit=True)
+    counters = _counters()
+    window = counters.hit(_failure_counter(counters), stop_at_limit=True)
     return None if window.allowed else window
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from portal import proxy
 from portal.config import load_config
 from portal.extensions import csrf, db, limiter, migrate
 
@@ -26,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(instance_path))
     if config:
         app.config.update(config)
+    proxy.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -1,8 +1,10 @@
 """Per-key CORS: preflights answered without a key, actual requests by the key's allowed origins.
 
-Flask-Cors decides origins per resource, not per key (callable origins are unsupported), and it
-would add `Access-Control-Allow-Origin` to the 403 `origin_not_allowed` answer; so the few headers
-are set here, from the decision the gate made for this request.
+Written here rather than with Flask-Cors: it decides origins per resource, not per key (callable
+origins are unsupported); it would add `Access-Control-Allow-Origin` to the 403
+`origin_not_allowed` answer; and its preflight lists one configured set of methods with Flask's
+200, where ours lists what the requested path answers, with 204. So the few headers are set here,
+from the decision the gate made for this request.
 """
 
 from __future__ import annotations

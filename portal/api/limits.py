@@ -1,9 +1,18 @@
-"""Per-key rate limits, and per-IP limits on failed authentication, in the limiter storage.
+"""Rate limits in the limiter storage: per key, per refused caller, per failing address.
+
+Counters (fixed one-minute windows unless said otherwise):
+- a secret key's requests, per key: its limit is the key's alone;
+- a publishable key's requests, per key and client IP: the key is public, so each shopper has the
+  allowance and nobody holding the key can use up the storefront's;
+- requests refused for their origin or IP range, per key and client IP, with the key's limit as
+  allowance: refusals are throttled too, and cannot flood the key's usage;
+- failed authentications (missing, malformed or unknown keys), per client IP: the only counter
+  that slows guessing, and it never refuses a request that carries a valid key.
 
 The counters live in the storage named by `RATELIMIT_STORAGE_URI`, so every process shares them.
-Each API request costs one storage operation: with Redis, one script that checks the client's
-failure counter and counts the key's request in a single round trip; with `memory://`, a dict
-under a lock (no timer threads). Other storages Flask-Limiter supports go through `limits`.
+Each API request costs one storage operation on one counter: with Redis, one script call; with
+`memory://`, a dict under a lock (no timer threads). Other storages Flask-Limiter supports go
+through `limits`.
 
 When the shared storage fails (Redis down), the API keeps serving on per-process counters, logs a
 warning, and tries the storage again after a back-off; when it answers again, limits are shared
@@ -67,19 +76,15 @@ class Counter:
         return RateWindow(self.limit, max(0, self.limit - count), reset_in, count <= self.limit)
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """The answer of one storage operation: the client is blocked, or where the counter stands."""
-
-    blocked: RateWindow | None
-    window: RateWindow | None
-
-
 class Store(Protocol):
-    """A place for counters; `check` is one storage operation."""
+    """A place for counters; `hit` is one storage operation."""
 
-    def check(self, guard: Counter, counter: Counter, consume: bool) -> Check:
-        """Blocked if `guard` is used up; else count one request on `counter` (or only read it)."""
+    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
+        """Count one request on `counter` and say where it stands.
+
+        With `stop_at_limit`, a counter already at its limit is not counted further (the answer
+        is a refusal), so a flood never lengthens or inflates it.
+        """
         ...
 
 
@@ -100,50 +105,42 @@ class MemoryStore:
             return None
         return entry
 
-    def check(self, guard: Counter, counter: Counter, consume: bool) -> Check:
-        """See `Store.check`."""
+    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
+        """See `Store.hit`."""
         now = time.monotonic()
         with self._lock:
             if now >= self._next_sweep:
                 self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
                 self._next_sweep = now + self.SWEEP_EVERY_SECONDS
-            used = self._current(guard.key, now)
-            if used is not None and used[0] >= guard.limit:
-                return Check(guard.stands_at(int(used[0]), used[1] - now), None)
             entry = self._current(counter.key, now)
-            if consume:
-                if entry is None:
-                    entry = self._counts[counter.key] = [0, now + counter.window]
-                entry[0] += 1
             if entry is None:
-                return Check(None, counter.stands_at(0, counter.window))
-            return Check(None, counter.stands_at(int(entry[0]), entry[1] - now))
+                entry = self._counts[counter.key] = [0, now + counter.window]
+            if stop_at_limit and entry[0] >= counter.limit:
+                return counter.stands_at(int(entry[0]) + 1, entry[1] - now)
+            entry[0] += 1
+            return counter.stands_at(int(entry[0]), entry[1] - now)
 
 
-# KEYS: the guard, the counter. ARGV: the guard's limit, the counter's window in ms, consume.
-# With KEYS[1] == KEYS[2] it checks and counts a failure in the same call.
-CHECK_SCRIPT = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used >= tonumber(ARGV[1]) then
-  return {-1, used, redis.call('PTTL', KEYS[1])}
+# KEYS: the counter. ARGV: its window in ms, stop at the limit ('1' or '0'), its limit.
+HIT_SCRIPT = """
+if ARGV[2] == '1' then
+  local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if used >= tonumber(ARGV[3]) then
+    return {used + 1, redis.call('PTTL', KEYS[1])}
+  end
 end
-local count
-if ARGV[3] == '1' then
-  count = redis.call('INCR', KEYS[2])
-else
-  count = tonumber(redis.call('GET', KEYS[2]) or '0')
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
 end
-local ttl = redis.call('PTTL', KEYS[2])
-if count > 0 and ttl < 0 then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  ttl = tonumber(ARGV[2])
-end
-return {0, count, ttl}
+return {count, ttl}
 """
 
 
 class RedisStore:
-    """Counters in Redis, checked and counted by one script: one round trip per request."""
+    """Counters in Redis, counted by one script: one round trip per request."""
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
@@ -163,35 +160,34 @@ class RedisStore:
                         socket_timeout=STORAGE_TIMEOUT_SECONDS,
                         socket_connect_timeout=STORAGE_TIMEOUT_SECONDS,
                     )
-                    self._script = self._client.register_script(CHECK_SCRIPT)
+                    self._script = self._client.register_script(HIT_SCRIPT)
                     self._pid = os.getpid()
         return self._script
 
-    def check(self, guard: Counter, counter: Counter, consume: bool) -> Check:
-        """See `Store.check`."""
+    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
+        """See `Store.hit`."""
         script = self._connect()
-        flag, count, ttl_ms = script(
-            keys=[guard.key, counter.key],
-            args=[guard.limit, counter.window * 1000, 1 if consume else 0],
+        count, ttl_ms = script(
+            keys=[counter.key],
+            args=[counter.window * 1000, 1 if stop_at_limit else 0, counter.limit],
         )
-        if flag < 0:
-            return Check(guard.stands_at(int(count), int(ttl_ms) / 1000), None)
         reset = int(ttl_ms) / 1000 if ttl_ms > 0 else counter.window
-        return Check(None, counter.stands_at(int(count), reset))
+        return counter.stands_at(int(count), reset)
 
 
 class LimitsStore:
     """Any other storage Flask-Limiter was configured with, through `limits` (a few calls)."""
 
-    def check(self, guard: Counter, counter: Counter, consume: bool) -> Check:
-        """See `Store.check`."""
+    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
+        """See `Store.hit`."""
         storage = limiter.limiter.storage
-        used = storage.get(guard.key)
-        if used >= guard.limit:
-            return Check(guard.stands_at(used, storage.get_expiry(guard.key) - time.time()), None)
-        count = storage.incr(counter.key, counter.window) if consume else storage.get(counter.key)
-        reset_at = storage.get_expiry(counter.key)
-        return Check(None, counter.stands_at(count, reset_at - time.time()))
+        if stop_at_limit:
+            used = storage.get(counter.key)
+            if used >= counter.limit:
+                reset_at = storage.get_expiry(counter.key)
+                return counter.stands_at(used + 1, reset_at - time.time())
+        count = storage.incr(counter.key, counter.window)
+        return counter.stands_at(count, storage.get_expiry(counter.key) - time.time())
 
 
 def store_for(uri: str) -> Store:
@@ -221,11 +217,11 @@ class Counters:
         """True while the shared storage is considered down."""
         return self._failures > 0
 
-    def check(self, guard: Counter, counter: Counter, consume: bool) -> Check:
+    def hit(self, counter: Counter, stop_at_limit: bool = False) -> RateWindow:
         """One operation on the shared storage, or on the fallback while it is down."""
         if time.monotonic() >= self._retry_at:
             try:
-                result = self._shared.check(guard, counter, consume)
+                result = self._shared.hit(counter, stop_at_limit)
             except Exception as error:  # any storage failure: never turn it into a 500
                 with self._lock:
                     self._failures += 1
@@ -244,34 +240,46 @@ class Counters:
                         self._failures = 0
                     current_app.logger.warning("Rate limit storage recovered; limits are shared")
                 return result
-        return self._fallback.check(guard, counter, consume)
+        return self._fallback.hit(counter, stop_at_limit)
 
 
 def _counters() -> Counters:
     return current_app.extensions[EXTENSION_NAME]
 
 
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
 def _failure_counter(counters: Counters) -> Counter:
-    client = request.remote_addr or "unknown"
     limit, window = counters.failure_limit, counters.failure_window
-    return Counter(f"{counters.prefix}:api-auth-failures:{client}:{limit}/{window}", limit, window)
+    return Counter(
+        f"{counters.prefix}:api-auth-failures:{_client_ip()}:{limit}/{window}", limit, window
+    )
 
 
-def check_key(key_id: int, rate_limit: int, consume: bool = True) -> Check:
-    """One storage operation: the client IP's failure limit, then count (or read) the key's."""
+def count_key_request(key_id: int, rate_limit: int, per_client_ip: bool) -> RateWindow:
+    """Count a request on the key's limit: the key's alone, or each client IP's (public keys)."""
     counters = _counters()
     # The limit is part of the name: editing a key's limit starts a fresh window.
-    key = Counter(
-        f"{counters.prefix}:api-key:{key_id}:{rate_limit}", rate_limit, KEY_WINDOW_SECONDS
-    )
-    return counters.check(_failure_counter(counters), key, consume)
+    name = f"{counters.prefix}:api-key:{key_id}:{rate_limit}"
+    if per_client_ip:
+        name = f"{name}:ip:{_client_ip()}"
+    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS))
+
+
+def count_refusal(key_id: int, rate_limit: int) -> RateWindow:
+    """Count a request refused for its origin or IP range against the (key, client IP) allowance."""
+    counters = _counters()
+    name = f"{counters.prefix}:api-refused:{key_id}:{rate_limit}:{_client_ip()}"
+    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS), stop_at_limit=True)
 
 
 def record_auth_failure() -> RateWindow | None:
     """The client IP's window if it has used up its failed authentications, else count this one."""
     counters = _counters()
-    failures = _failure_counter(counters)
-    return counters.check(failures, failures, consume=True).blocked
+    window = counters.hit(_failure_counter(counters), stop_at_limit=True)
+    return None if window.allowed else window
 
 
 def set_window(window: RateWindow) -> None:

@@ -489,3 +489,45 @@ def rotated_from(key: ApiKey) -> ApiKey | None:
     return db.session.scalar(
         select(ApiKey).where(ApiKey.replaced_by_id == key.id, ApiKey.merchant_id == key.merchant_id)
     )
+
+
+BROWSER_EVENT_INTERVAL = timedelta(hours=1)
+
+
+def record_secret_key_in_browser(
+    merchant_id: int, key_id: int, ip: str | None, origin: str, path: str
+) -> bool:
+    """Audit that a secret key arrived from a browser, at most once an hour per key.
+
+    Returns whether an event was written. The gate calls it on the refused request, so the
+    merchant sees the leak on the key's page without the log growing with every request.
+    """
+    now = utcnow()
+    recent = db.session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.api_key_id == key_id,
+            AuditEvent.action == "secret_key_in_browser",
+            AuditEvent.created_at > now - BROWSER_EVENT_INTERVAL,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return False
+    db.session.add(
+        AuditEvent(
+            merchant_id=merchant_id,
+            api_key_id=key_id,
+            action="secret_key_in_browser",
+            actor="api",
+            ip=(ip or "")[:45] or None,
+            created_at=now,
+            details={"origin": origin[:200], "path": path[:200]},
+        )
+    )
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -59,6 +60,40 @@ def test_requests_without_a_usable_key_get_401(
     assert error_of(response)["code"] == code
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert "RateLimit-Limit" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [
+        ("{token}", "no scheme"),
+        ("shortsecret", "no scheme"),
+        ("Basic dXNlcjpwYXNz", '"Basic"'),
+        ("Token {token}", '"Token"'),
+        ("Bearer", "no key after Bearer"),
+        ("Bearer   ", "no key after Bearer"),
+    ],
+)
+def test_a_malformed_authorization_header_says_how_to_send_the_key(
+    client: FlaskClient, secret_token: str, authorization: str, says: str
+) -> None:
+    response = client.get(
+        KEY_URL, headers={"Authorization": authorization.format(token=secret_token)}
+    )
+    assert response.status_code == 401
+    error = error_of(response)
+    assert error["code"] == "invalid_api_key"
+    assert says in error["message"]
+    assert "Authorization: Bearer <key>" in error["message"]
+    assert "mistyped" not in error["message"]
+    assert secret_token not in response.get_data(as_text=True)
+    assert "shortsecret" not in error["message"]
+
+
+def test_an_odd_scheme_is_not_echoed_back(client: FlaskClient) -> None:
+    response = client.get(KEY_URL, headers={"Authorization": "<script>alert(1)</script> x"})
+    message = error_of(response)["message"]
+    assert "script" not in message
+    assert "Authorization: Bearer <key>" in message
 
 
 def test_bad_checksum_is_invalid_and_never_reaches_the_database(
@@ -358,6 +393,26 @@ def test_secret_key_in_browser_shows_on_the_key_page_data(client: FlaskClient, u
     assert "secret_key_in_browser" in [event.action for event in events]
 
 
+def test_the_key_service_writes_the_browser_event_at_most_once_an_hour(user: User) -> None:
+    key, _ = make_key(user, "secret")
+    record = keys.record_secret_key_in_browser
+    assert record(user.merchant_id, key.id, "198.51.100.7", "https://a.example", "/api/v1/key")
+    assert not record(user.merchant_id, key.id, "198.51.100.8", "https://b.example", "/api/v1/key")
+    assert [event.ip for event in _browser_events(key.id)] == ["198.51.100.7"]
+
+
+def test_the_gate_module_leaves_the_database_to_the_lookup_and_the_key_service() -> None:
+    import portal.api.auth as gate
+    from portal.api import lookup
+
+    assert not hasattr(gate, "KeyLookup")
+    assert not hasattr(gate, "PreparedLookup")
+    assert lookup.KeyLookup and lookup.PreparedLookup
+    source = inspect.getsource(gate)
+    assert "db.session" not in source
+    assert "sqlalchemy" not in source
+
+
 @pytest.mark.parametrize(
     ("ranges", "client_ip", "allowed"),
     [
@@ -380,6 +435,17 @@ def test_secret_key_ip_ranges(
         assert response.status_code == 403
         assert error_of(response)["code"] == "ip_not_allowed"
         assert response.headers["RateLimit-Limit"] == "60"
+
+
+def test_ip_not_allowed_says_where_to_add_a_range(client: FlaskClient, user: User) -> None:
+    key, token = make_key(user, "secret", allowed_ip_ranges=["203.0.113.0/24"])
+    response = client.get(
+        KEY_URL, headers=bearer(token), environ_base={"REMOTE_ADDR": "198.51.100.1"}
+    )
+    message = error_of(response)["message"]
+    assert "198.51.100.1" in message
+    assert "allowed IP ranges" in message
+    assert f"/settings/api-keys/{key.id}" in message
 
 
 def test_a_dead_connection_from_the_pool_does_not_fail_the_request(

@@ -130,6 +130,30 @@ def test_allowed_origin_reads_errors_after_the_origin_check(
     assert response.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
 
 
+def test_an_allowed_origin_can_read_its_429(client: FlaskClient, user: User) -> None:
+    _, token = make_key(user, "publishable", rate_limit=1, allowed_origins=ALLOWED)
+    headers = bearer(token, Origin="https://shop.example.com")
+    assert client.get(KEY_URL, headers=headers).status_code == 200
+    limited = client.get(KEY_URL, headers=headers)
+    assert limited.status_code == 429
+    assert limited.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    exposed = limited.headers["Access-Control-Expose-Headers"]
+    assert "Retry-After" in exposed
+    assert "RateLimit-Reset" in exposed
+
+
+def test_a_refused_origin_gets_no_cors_headers_on_its_429(client: FlaskClient, user: User) -> None:
+    _, token = make_key(user, "publishable", rate_limit=1, allowed_origins=ALLOWED)
+    headers = bearer(token, Origin="https://evil.example")
+    statuses = []
+    for _ in range(3):
+        response = client.get(KEY_URL, headers=headers)
+        statuses.append(response.status_code)
+        assert not [name for name, _ in response.headers.items() if name.startswith("Access-")]
+        assert "Origin" in response.headers["Vary"]
+    assert statuses == [403, 429, 429]
+
+
 @pytest.mark.parametrize(
     "path", ["/api/v1/key", "/api/v1/no-such-route", "/api/v1", "/api/v1/carts"]
 )

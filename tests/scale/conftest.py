@@ -1,4 +1,4 @@
-"""Scale-out fixtures: gunicorn (gunicorn.conf.py) and a private redis-server, as subprocesses.
+"""Scale-out fixtures: gunicorn (gunicorn.conf.py), private redis-server and nginx, as processes.
 
 Every process started here binds 127.0.0.1 on a free port, is waited for with a deadline, and is
 stopped by its finalizer whatever the test did (SIGTERM, then SIGKILL).
@@ -253,3 +253,98 @@ def redis_url() -> str:
     if not url:
         pytest.skip("needs TEST_REDIS_URL (Redis); .ci/run sets it")
     return url
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+  access_log {dir}/access.log;
+  client_body_temp_path {dir}/client_body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://127.0.0.1:{upstream};
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }}
+  }}
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    """A private nginx reverse proxy: its own config, logs and temp files in a temp directory."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, upstream: int) -> None:
+        """Proxy 127.0.0.1:port to 127.0.0.1:upstream, and wait until it accepts connections."""
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # As root the workers would drop to `nobody`, who cannot enter pytest's 0700 temp dirs.
+        user = "user root;" if os.geteuid() == 0 else ""
+        config = self.directory / "nginx.conf"
+        config.write_text(
+            NGINX_CONF.format(user=user, dir=self.directory, port=self.port, upstream=upstream)
+        )
+        self.process = subprocess.Popen(
+            [binary, "-p", str(self.directory), "-c", str(config), "-e", self.error_log_path],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+
+        def accepts() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                pytest.fail(f"nginx exited with {self.process.returncode}:\n{self.error_log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(accepts, START_TIMEOUT_SECONDS, "nginx to accept connections")
+
+    @property
+    def error_log_path(self) -> str:
+        """Where nginx writes its errors (never /var/log/nginx)."""
+        return str(self.directory / "error.log")
+
+    def error_log(self) -> str:
+        """nginx's error log so far."""
+        path = Path(self.error_log_path)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def access_log(self) -> str:
+        """nginx's access log so far."""
+        path = self.directory / "access.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL)."""
+        if self.process is not None:
+            stop(self.process)
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Nginx]:
+    """A private nginx on a free loopback port; `nginx.start(upstream_port)`; stopped after."""
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        pytest.skip("nginx is not installed (Debian package nginx; .ci/run installs it)")
+    server = Nginx(tmp_path / "nginx", free_port())
+    try:
+        yield server
+    finally:
+        server.stop()

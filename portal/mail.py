@@ -18,7 +18,7 @@ from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app, render_template
+from flask import current_app, render_template, url_for
 
 from portal.tasks import task
 
@@ -56,12 +56,18 @@ def build_message(
 
 
 def _render(template: str, **context: object) -> tuple[str, str]:
-    """Both bodies, with links built from PORTAL_URL (never from a request's Host header)."""
+    """Both bodies; `link(endpoint, **values)` builds absolute URLs from PORTAL_URL."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     base_url = app.config["PORTAL_URL"]
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(base_url))
+
+    def link(endpoint: str, **values: object) -> str:
+        """An absolute link: never built from a request's Host header, which the client chose."""
+        return origin + url_for(endpoint, **values)
+
     context.setdefault("portal_url", base_url)
-    # A request context of its own: the current request's Host header is whatever the client
-    # sent, and must never become a link in a mail.
+    context.setdefault("link", link)
+    # A request context of its own, so a mail renders the same from a request or the worker.
     with app.test_request_context("/", base_url=base_url):
         text = render_template(f"mail/{template}.txt", **context)
         html = render_template(f"mail/{template}.html", **context)

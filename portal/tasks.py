@@ -79,7 +79,7 @@ def task(**options: Any) -> Callable[[Callable[P, R]], Any]:
             with _app().app_context():
                 return func(*args, **kwargs)
 
-        return huey.task(name=f"{func.__module__}.{func.__qualname__}", **options)(in_app_context)
+        return huey.task(**options)(in_app_context)
 
     return decorator
 
@@ -107,7 +107,7 @@ def run_jobs(paths: tuple[str, ...] = EVERY_MINUTE_JOBS) -> dict[str, Any]:
     return results
 
 
-@huey.periodic_task(crontab(), name="portal.tasks.every_minute")
+@huey.periodic_task(crontab())
 def every_minute() -> None:
     """The periodic task: every EVERY_MINUTE_JOBS line, once a minute, one run at a time."""
     try:

@@ -112,8 +112,8 @@ def test_the_every_minute_task_is_due_every_minute() -> None:
     minutes = [start + timedelta(minutes=offset) for offset in range(0, 24 * 60, 7)]
 
     for minute in minutes:
-        due = [task.name for task in tasks.huey.read_periodic(minute)]
-        assert due == ["portal.tasks.every_minute"], minute
+        due = [type(task) for task in tasks.huey.read_periodic(minute)]
+        assert due == [tasks.every_minute.task_class], minute
 
 
 def test_every_listed_job_resolves_to_a_function() -> None:

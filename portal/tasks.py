@@ -27,7 +27,10 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-EVERY_MINUTE_JOBS: tuple[str, ...] = ("portal.keys.service:record_all_lifecycle_events",)
+EVERY_MINUTE_JOBS: tuple[str, ...] = (
+    "portal.keys.service:record_all_lifecycle_events",
+    "portal.keys.notices:send_expiry_notices",
+)
 
 # Bound to a real queue by init_app(); until then nothing can be enqueued anywhere durable.
 huey = Huey("portal", results=False, utc=True, storage_class=MemoryStorage)

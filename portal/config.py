@@ -39,21 +39,27 @@ def task_queue_url(raw: str | None, instance_path: Path) -> str:
         return f"sqlite:///{instance_path / 'tasks.db'}"
     if raw.startswith(("sqlite:///", "redis://", "rediss://")):
         return raw
+    # Name the scheme only: the rest of a URL may hold a password.
     raise ConfigError(
-        f"TASK_QUEUE_URL must be redis://host:port/db or sqlite:///path, not {raw!r}."
+        f"TASK_QUEUE_URL must be redis://host:port/db or sqlite:///path, not {_scheme(raw)}."
     )
 
 
 def mail_url(raw: str | None) -> str:
     """Where mail goes: `console://` (the log and instance/mail/), `smtp://` or `smtps://`."""
     url = raw or "console://"
-    scheme = url.partition("://")[0]
-    if scheme not in ("console", "smtp", "smtps") or "://" not in url:
+    if _scheme(url) not in ("console://", "smtp://", "smtps://"):
         raise ConfigError(
             "MAIL_URL must be console://, smtp://user:pass@host:587 (STARTTLS) or "
-            f"smtps://user:pass@host:465 (TLS), not {scheme or url!r}."
+            f"smtps://user:pass@host:465 (TLS), not {_scheme(url)}."
         )
     return url
+
+
+def _scheme(url: str) -> str:
+    """The scheme of a URL, for error messages that must not repeat a password."""
+    scheme, separator, _ = url.partition("://")
+    return f"{scheme}://" if separator else "a URL without a scheme"
 
 
 def _check_production_queue(config: dict[str, Any]) -> None:

@@ -178,6 +178,17 @@ def test_an_unknown_queue_or_mail_url_is_refused_by_name(
         load_config(tmp_path, {name: value})
 
 
+@pytest.mark.parametrize("name", ["TASK_QUEUE_URL", "MAIL_URL"])
+@pytest.mark.parametrize("value", ["amqp://ops:hunter2-pw@rabbit/", "ops:hunter2-pw@host:587"])
+def test_a_refused_url_is_not_repeated_with_its_password(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(tmp_path, {name: value})
+
+    assert "hunter2" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("environ", "refused"),
     [

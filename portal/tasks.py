@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, has_app_context
 from huey import Huey, crontab
-from huey.exceptions import TaskLockedException
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 logger = logging.getLogger(__name__)
@@ -110,11 +110,33 @@ def run_jobs(paths: tuple[str, ...] = EVERY_MINUTE_JOBS) -> dict[str, Any]:
     return results
 
 
+EVERY_MINUTE_LOCK = "portal.tasks.every_minute.lock"
+# A run holding the lock longer than this died without releasing it (SIGKILL, OOM, a host lost).
+STALE_LOCK_SECONDS = 600
+
+
+def _take_every_minute_lock(now: float) -> bool:
+    """Take the queue-wide lock of the every-minute jobs; a stale one is taken over."""
+    if huey.put_if_empty(EVERY_MINUTE_LOCK, now):
+        return True
+    held_since = huey.get(EVERY_MINUTE_LOCK, peek=True)
+    if held_since is not None and now - held_since > STALE_LOCK_SECONDS:
+        logger.warning("Every-minute lock held since %s: taken over as stale", held_since)
+        huey.delete(EVERY_MINUTE_LOCK)
+        return huey.put_if_empty(EVERY_MINUTE_LOCK, now)
+    return False
+
+
 @huey.periodic_task(crontab())
 def every_minute() -> None:
-    """The periodic task: every EVERY_MINUTE_JOBS line, once a minute, one run at a time."""
-    try:
-        with huey.lock_task("portal.tasks.every_minute"):
-            run_jobs()
-    except TaskLockedException:
+    """The periodic task: every EVERY_MINUTE_JOBS line, once a minute, one run at a time.
+
+    Each host's worker schedules it, so the queue-wide lock keeps two runs from overlapping.
+    """
+    if not _take_every_minute_lock(time.time()):
         logger.info("Every-minute jobs still running elsewhere: this run is skipped")
+        return
+    try:
+        run_jobs()
+    finally:
+        huey.delete(EVERY_MINUTE_LOCK)

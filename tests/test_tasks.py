@@ -317,3 +317,35 @@ def test_a_sign_up_enqueues_the_welcome_mail_instead_of_sending_it(
 
         assert tasks.huey.pending_count() == 1
         assert saved_mails(queue_app.config["MAIL_DIR"]) == []
+
+
+# --- one run at a time, across every worker of the queue ------------------------------------
+
+
+def test_a_run_in_progress_elsewhere_makes_this_minute_skip(user: User) -> None:
+    key, _ = make_key(user, "secret", expires_at=utcnow() + timedelta(days=1))
+    expire(key)
+    assert tasks.huey.put_if_empty(tasks.EVERY_MINUTE_LOCK, time.time())  # another worker's run
+
+    tasks.every_minute()
+
+    assert expiry_events(key.id) == []
+    tasks.huey.delete(tasks.EVERY_MINUTE_LOCK)  # that run ends
+    tasks.every_minute()
+    assert len(expiry_events(key.id)) == 1
+    assert tasks.huey.get(tasks.EVERY_MINUTE_LOCK, peek=True) is None  # released after the run
+
+
+def test_a_lock_left_by_a_killed_worker_is_taken_over(
+    user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, _ = make_key(user, "secret", expires_at=utcnow() + timedelta(days=1))
+    expire(key)
+    killed_at = time.time() - tasks.STALE_LOCK_SECONDS - 1
+    assert tasks.huey.put_if_empty(tasks.EVERY_MINUTE_LOCK, killed_at)
+
+    tasks.every_minute()
+
+    assert len(expiry_events(key.id)) == 1
+    assert "taken over as stale" in caplog.text
+    assert tasks.huey.get(tasks.EVERY_MINUTE_LOCK, peek=True) is None

@@ -239,7 +239,9 @@ def test_several_processes_on_memory_limits(
 # --- gunicorn refuses several workers on memory:// limits in production ----------------------
 
 
-def _gunicorn(tmp_path: Path, portal_env: str, workers: int) -> tuple[subprocess.Popen, Path, int]:
+def _gunicorn(
+    tmp_path: Path, portal_env: str, workers: int, **environ: str
+) -> tuple[subprocess.Popen, Path, int]:
     """gunicorn with gunicorn.conf.py on a SQLite database, memory:// limits (the default)."""
     port = free_port()
     log_path = tmp_path / f"gunicorn-{portal_env}.log"
@@ -255,6 +257,7 @@ def _gunicorn(tmp_path: Path, portal_env: str, workers: int) -> tuple[subprocess
     }
     env.pop("RATELIMIT_STORAGE_URI", None)
     env.pop("TASK_QUEUE_URL", None)
+    env.update(environ)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"],
@@ -280,6 +283,21 @@ def test_gunicorn_refuses_two_workers_on_memory_limits_in_production(tmp_path: P
     assert "Booting worker" not in log  # refused before any worker served a request
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_gunicorn_refuses_the_sqlite_queue_with_data_on_postgresql(tmp_path: Path) -> None:
+    # The check reads the settings only: no PostgreSQL needs to answer at this address.
+    database = "postgresql://portal@127.0.0.1:9/portal"
+    process, log_path, _ = _gunicorn(tmp_path, "production", workers=1, DATABASE_URL=database)
+    try:
+        exit_code = process.wait(timeout=60)
+    finally:
+        stop(process)
+    log = log_path.read_text()
+
+    assert exit_code != 0, log
+    assert "needs TASK_QUEUE_URL=redis://" in log
+    assert "Booting worker" not in log
 
 
 def test_gunicorn_warns_about_two_workers_on_memory_limits_in_development(

@@ -35,10 +35,15 @@ static/vendor/swagger-ui/%: node_modules/.package-lock.json
 	mkdir -p static/vendor/swagger-ui
 	cp node_modules/swagger-ui-dist/$* $@
 
+# The background worker (mail, expiries, periodic jobs) runs beside the server; Ctrl-C stops
+# both: the shell's trap hands the worker a graceful SIGINT when the server ends, however it ends.
+BESIDE_WORKER = $(BIN)/flask worker & worker=$$!; \
+	trap 'kill -INT $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM;
+
 run: setup
 	@$(BIN)/flask seed-demo
-	@echo "  Serving the portal on http://$(HOST):$(PORT)"
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	@echo "  Serving the portal on http://$(HOST):$(PORT), with its background worker (Ctrl-C stops both)"
+	@$(BESIDE_WORKER) $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 # With TEST_DATABASE_URL (CI sets it) the suite runs on PostgreSQL, then again on SQLite.
 test: setup
@@ -49,10 +54,11 @@ test: setup
 	fi
 
 # Production-style serving with gunicorn.conf.py (set PORTAL_ENV=production, SECRET_KEY,
-# API_KEY_PEPPER, DATABASE_URL, RATELIMIT_STORAGE_URI). HOST and PORT default to 127.0.0.1:8000;
-# WORKERS=N (or WEB_CONCURRENCY) overrides the worker count (default 2 per CPU + 1).
+# API_KEY_PEPPER, DATABASE_URL, RATELIMIT_STORAGE_URI, TASK_QUEUE_URL). HOST and PORT default to
+# 127.0.0.1:8000; WORKERS=N (or WEB_CONCURRENCY) overrides the worker count (default 2 per CPU + 1).
+# One background worker runs beside gunicorn, as on each host of a deployment (gunicorn.conf.py).
 serve: setup
-	$(if $(filter-out 0,$(WORKERS)),WEB_CONCURRENCY=$(WORKERS)) $(BIN)/gunicorn --config gunicorn.conf.py
+	@$(BESIDE_WORKER) $(if $(filter-out 0,$(WORKERS)),WEB_CONCURRENCY=$(WORKERS)) $(BIN)/gunicorn --config gunicorn.conf.py
 
 lint:
 	$(BIN)/ruff check .

@@ -4,6 +4,15 @@ Environment: HOST and PORT (default 127.0.0.1:8000), WEB_CONCURRENCY (workers; d
 CPU plus one), GUNICORN_THREADS (threads per worker; 1 = the sync worker), GUNICORN_TIMEOUT,
 GUNICORN_GRACEFUL_TIMEOUT, GUNICORN_KEEPALIVE, GUNICORN_ACCESS_LOG ("-" for stderr, empty for none),
 GUNICORN_LOG_LEVEL, FORWARDED_ALLOW_IPS, GUNICORN_CONTROL_SOCKET.
+
+Several workers count rate limits together only through Redis: more than one worker with
+RATELIMIT_STORAGE_URI=memory:// is refused in production (a warning in development).
+
+Background work (mail, expiries, every periodic job) runs beside gunicorn, never in it: run
+`flask --app wsgi worker` on each host (one per host is enough; `--workers N` threads each),
+under the same supervisor as gunicorn (a systemd unit, a container of its own). With the data on
+PostgreSQL every host shares TASK_QUEUE_URL=redis://...; the default SQLite queue is for one host.
+The periodic jobs take a lock in the queue, so several workers never run them at once.
 """
 
 from __future__ import annotations
@@ -67,3 +76,19 @@ def worker_exit(server: Any, worker: Any) -> None:
         return
     recorder.stop()
     server.log.info("Worker %s flushed its usage buffer", worker.pid)
+
+
+def on_starting(server: Any) -> None:
+    """Refuse, before any worker boots, a set-up that would go wrong silently.
+
+    The settings are the app's own (portal.config), read once here so that a mistake stops the
+    master with one clear line instead of every worker failing to boot.
+    """
+    from pathlib import Path
+
+    from portal.config import check_serving_processes, load_config
+
+    instance = Path(os.environ.get("PORTAL_INSTANCE_PATH") or Path(__file__).parent / "instance")
+    warning = check_serving_processes(server.cfg.workers, load_config(instance))
+    if warning:
+        server.log.warning("%s", warning)

@@ -47,12 +47,14 @@ def register_template_helpers(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the extension objects to the app."""
     import portal.models  # noqa: F401 - registers every table with the metadata
+    from portal import tasks
     from portal.database import tune_sqlite
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
+    tasks.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
 

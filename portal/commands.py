@@ -16,7 +16,8 @@ from portal.keys import service as keys
 
 def register(app: Flask) -> None:
     """Add the operator commands to the app's CLI."""
-    for command in (create_merchant, create_key, revoke_key, set_plan, seed_demo, prune_usage):
+    commands = (create_merchant, create_key, revoke_key, set_plan, seed_demo, prune_usage, worker)
+    for command in commands:
         app.cli.add_command(command)
 
 
@@ -157,3 +158,31 @@ def prune_usage(retention_days: int | None) -> None:
         f"Kept {days} days. Removed {removed['hourly']} hourly rollups, "
         f"{removed['endpoint_daily']} daily endpoint rows and {removed['calls']} old calls."
     )
+
+
+@click.command("worker")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Threads running tasks side by side.",
+)
+def worker(workers: int) -> None:
+    """Run the background worker: mail, expiries and every periodic job, until Ctrl-C."""
+    import logging
+
+    from flask import current_app
+
+    from portal.tasks import huey
+
+    if huey.immediate:
+        raise click.ClickException("TASK_IMMEDIATE is set: tasks already run where they are sent.")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s [worker] %(levelname)s %(name)s: %(message)s"
+        )
+    logging.getLogger("portal").setLevel(logging.INFO)
+    queue = current_app.config["TASK_QUEUE_URL"].partition("://")[0]
+    click.echo(f"Background worker on the {queue} queue {huey.name!r} with {workers} threads.")
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()

@@ -33,6 +33,64 @@ def database_url(raw: str | None, instance_path: Path) -> str:
     return raw
 
 
+def task_queue_url(raw: str | None, instance_path: Path) -> str:
+    """The huey queue: a SQLite file under instance/ by default, or `redis://host:port/db`."""
+    if not raw:
+        return f"sqlite:///{instance_path / 'tasks.db'}"
+    if raw.startswith(("sqlite:///", "redis://", "rediss://")):
+        return raw
+    # Name the scheme only: the rest of a URL may hold a password.
+    raise ConfigError(
+        f"TASK_QUEUE_URL must be redis://host:port/db or sqlite:///path, not {_scheme(raw)}."
+    )
+
+
+def mail_url(raw: str | None) -> str:
+    """Where mail goes: `console://` (the log and instance/mail/), `smtp://` or `smtps://`."""
+    url = raw or "console://"
+    if _scheme(url) not in ("console://", "smtp://", "smtps://"):
+        raise ConfigError(
+            "MAIL_URL must be console://, smtp://user:pass@host:587 (STARTTLS) or "
+            f"smtps://user:pass@host:465 (TLS), not {_scheme(url)}."
+        )
+    return url
+
+
+def _scheme(url: str) -> str:
+    """The scheme of a URL, for error messages that must not repeat a password."""
+    scheme, separator, _ = url.partition("://")
+    return f"{scheme}://" if separator else "a URL without a scheme"
+
+
+def _check_production_queue(config: dict[str, Any]) -> None:
+    """Production data on PostgreSQL means several hosts: a SQLite queue would split the work."""
+    on_postgres = config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    if on_postgres and config["TASK_QUEUE_URL"].startswith("sqlite"):
+        raise ConfigError(
+            "PORTAL_ENV=production with the data on PostgreSQL needs TASK_QUEUE_URL="
+            "redis://host:port/db: the default SQLite queue is one file on one host."
+        )
+
+
+def check_serving_processes(processes: int, config: dict[str, Any]) -> str | None:
+    """Why `processes` serving processes cannot share these limits: an error in production.
+
+    Returns the warning to log in development (None when all is well); raises ConfigError in
+    production. Each process counts `memory://` limits on its own, so N processes serve N
+    times every limit.
+    """
+    if processes <= 1 or not config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+        return None
+    message = (
+        f"{processes} serving processes with RATELIMIT_STORAGE_URI=memory:// count every rate "
+        f"limit once per process (a limit of 5 would serve {5 * processes}): set "
+        "RATELIMIT_STORAGE_URI=redis://host:port/db"
+    )
+    if config["PORTAL_ENV"] == "production":
+        raise ConfigError(message + ", or serve with one process.")
+    return message + " (a start-up error in production)."
+
+
 def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config from environment variables."""
     env = dict(os.environ if environ is None else environ)
@@ -48,7 +106,7 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
             )
     secret_key = env.get("SECRET_KEY") or _instance_secret(instance_path, "secret_key")
     pepper = env.get("API_KEY_PEPPER") or _instance_secret(instance_path, "api_key_pepper")
-    return {
+    config = {
         "PORTAL_ENV": portal_env,
         "SECRET_KEY": secret_key,
         "API_KEY_PEPPER": pepper.encode(),
@@ -73,4 +131,17 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "TASK_QUEUE_URL": task_queue_url(env.get("TASK_QUEUE_URL"), instance_path),
+        # Several deployments sharing one Redis keep their queues apart.
+        "TASK_QUEUE_NAME": env.get("TASK_QUEUE_NAME") or "portal",
+        # Tests run each task at once, in the process that enqueues it.
+        "TASK_IMMEDIATE": False,
+        "MAIL_URL": mail_url(env.get("MAIL_URL")),
+        "MAIL_FROM": env.get("MAIL_FROM") or "Merchant key portal <no-reply@localhost>",
+        "MAIL_DIR": str(instance_path / "mail"),
+        # Links in mails point here (mails sent by the worker have no request to go by).
+        "PORTAL_URL": (env.get("PORTAL_URL") or "http://127.0.0.1:5000").rstrip("/"),
     }
+    if production:
+        _check_production_queue(config)
+    return config

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.keys import service as keys  # noqa: E402
+from portal.mail import saved_mails  # noqa: E402
 
 PASSWORD = "correct horse battery"
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -45,6 +48,11 @@ def test_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": "portal.test",
         "USAGE_FLUSH_SECONDS": 0,
+        # Tasks run at once, in the test's process; mail is saved where `mailbox` reads it.
+        "TASK_IMMEDIATE": True,
+        "MAIL_URL": "console://",
+        "MAIL_DIR": str(Path(os.environ["PORTAL_INSTANCE_PATH"]) / "mail" / uuid.uuid4().hex),
+        "PORTAL_URL": "http://portal.test",
     }
     config.update(overrides)
     return config
@@ -95,6 +103,12 @@ def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
     with application.app_context():
         yield application
     _clear(application)
+
+
+@pytest.fixture
+def mailbox(app: Flask) -> Callable[[], list[EmailMessage]]:
+    """`mailbox()`: the mails this test's app sent so far, oldest first, parsed."""
+    return lambda: saved_mails(app.config["MAIL_DIR"])
 
 
 @pytest.fixture

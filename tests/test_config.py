@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from portal import create_app
-from portal.config import ConfigError, database_url, load_config
+from portal.config import ConfigError, check_serving_processes, database_url, load_config
+from tests.scale.conftest import free_port, stop, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SECRETS = {"SECRET_KEY": "s" * 48, "API_KEY_PEPPER": "p" * 48}
 
@@ -127,3 +134,186 @@ def test_the_default_database_is_sqlite_under_the_instance_folder(tmp_path: Path
     assert load_config(tmp_path, {})["SQLALCHEMY_DATABASE_URI"] == (
         f"sqlite:///{tmp_path / 'portal.db'}"
     )
+
+
+# --- the queue and mail settings --------------------------------------------------------------
+
+
+def test_the_default_queue_is_a_sqlite_file_and_mail_goes_to_the_console(tmp_path: Path) -> None:
+    config = load_config(tmp_path, {})
+
+    assert config["TASK_QUEUE_URL"] == f"sqlite:///{tmp_path / 'tasks.db'}"
+    assert config["MAIL_URL"] == "console://"
+    assert config["MAIL_DIR"] == str(tmp_path / "mail")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TASK_QUEUE_URL", "redis://cache:6379/1", "redis://cache:6379/1"),
+        ("TASK_QUEUE_URL", "sqlite:////srv/portal/tasks.db", "sqlite:////srv/portal/tasks.db"),
+        ("MAIL_URL", "smtp://portal:pw@mail.example:587", "smtp://portal:pw@mail.example:587"),
+        ("MAIL_URL", "smtps://portal:pw@mail.example", "smtps://portal:pw@mail.example"),
+    ],
+)
+def test_queue_and_mail_urls_come_from_the_environment(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    assert load_config(tmp_path, {name: value})[name] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TASK_QUEUE_URL", "amqp://rabbit/"),
+        ("TASK_QUEUE_URL", "/var/lib/tasks.db"),
+        ("MAIL_URL", "sendmail://"),
+        ("MAIL_URL", "mail.example:587"),
+    ],
+)
+def test_an_unknown_queue_or_mail_url_is_refused_by_name(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config(tmp_path, {name: value})
+
+
+@pytest.mark.parametrize("name", ["TASK_QUEUE_URL", "MAIL_URL"])
+@pytest.mark.parametrize("value", ["amqp://ops:hunter2-pw@rabbit/", "ops:hunter2-pw@host:587"])
+def test_a_refused_url_is_not_repeated_with_its_password(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(tmp_path, {name: value})
+
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "refused"),
+    [
+        ({"DATABASE_URL": "postgresql://u:p@db/portal"}, True),
+        ({"DATABASE_URL": "postgres://u:p@db/portal", "TASK_QUEUE_URL": "sqlite:////q.db"}, True),
+        ({"DATABASE_URL": "postgresql://u:p@db/portal", "TASK_QUEUE_URL": "redis://r/0"}, False),
+        ({}, False),  # SQLite data: one host, so the SQLite queue is right
+    ],
+)
+def test_production_on_postgresql_needs_a_shared_queue(
+    tmp_path: Path, environ: dict[str, str], refused: bool
+) -> None:
+    environ = {"PORTAL_ENV": "production", **SECRETS, **environ}
+    if refused:
+        with pytest.raises(ConfigError, match="TASK_QUEUE_URL=redis://"):
+            load_config(tmp_path, environ)
+    else:
+        assert load_config(tmp_path, environ)["PORTAL_ENV"] == "production"
+    # Development on PostgreSQL with the SQLite queue is allowed (one laptop).
+    assert load_config(tmp_path, {**environ, "PORTAL_ENV": "development"})
+
+
+@pytest.mark.parametrize(
+    ("processes", "storage", "portal_env", "outcome"),
+    [
+        (1, "memory://", "production", None),
+        (4, "redis://cache:6379/0", "production", None),
+        (2, "memory://", "production", "error"),
+        (2, "memory://", "development", "warning"),
+    ],
+)
+def test_several_processes_on_memory_limits(
+    tmp_path: Path, processes: int, storage: str, portal_env: str, outcome: str | None
+) -> None:
+    config = load_config(
+        tmp_path, {"PORTAL_ENV": portal_env, "RATELIMIT_STORAGE_URI": storage, **SECRETS}
+    )
+    if outcome == "error":
+        with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI=redis://"):
+            check_serving_processes(processes, config)
+    elif outcome == "warning":
+        warning = check_serving_processes(processes, config)
+        assert warning and "RATELIMIT_STORAGE_URI" in warning and "serve 10" in warning
+    else:
+        assert check_serving_processes(processes, config) is None
+
+
+# --- gunicorn refuses several workers on memory:// limits in production ----------------------
+
+
+def _gunicorn(
+    tmp_path: Path, portal_env: str, workers: int, **environ: str
+) -> tuple[subprocess.Popen, Path, int]:
+    """gunicorn with gunicorn.conf.py on a SQLite database, memory:// limits (the default)."""
+    port = free_port()
+    log_path = tmp_path / f"gunicorn-{portal_env}.log"
+    env = {
+        **os.environ,
+        "PORTAL_ENV": portal_env,
+        **SECRETS,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(workers),
+    }
+    env.pop("RATELIMIT_STORAGE_URI", None)
+    env.pop("TASK_QUEUE_URL", None)
+    env.update(environ)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log_path, port
+
+
+def test_gunicorn_refuses_two_workers_on_memory_limits_in_production(tmp_path: Path) -> None:
+    process, log_path, port = _gunicorn(tmp_path, "production", workers=2)
+    try:
+        exit_code = process.wait(timeout=60)
+    finally:
+        stop(process)
+    log = log_path.read_text()
+
+    assert exit_code != 0, log
+    assert "RATELIMIT_STORAGE_URI=redis://" in log
+    assert "a limit of 5 would serve 10" in log
+    assert "Booting worker" not in log  # refused before any worker served a request
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_gunicorn_refuses_the_sqlite_queue_with_data_on_postgresql(tmp_path: Path) -> None:
+    # The check reads the settings only: no PostgreSQL needs to answer at this address.
+    database = "postgresql://portal@127.0.0.1:9/portal"
+    process, log_path, _ = _gunicorn(tmp_path, "production", workers=1, DATABASE_URL=database)
+    try:
+        exit_code = process.wait(timeout=60)
+    finally:
+        stop(process)
+    log = log_path.read_text()
+
+    assert exit_code != 0, log
+    assert "needs TASK_QUEUE_URL=redis://" in log
+    assert "Booting worker" not in log
+
+
+def test_gunicorn_warns_about_two_workers_on_memory_limits_in_development(
+    tmp_path: Path,
+) -> None:
+    process, log_path, port = _gunicorn(tmp_path, "development", workers=2)
+    try:
+        wait_until(
+            lambda: log_path.read_text().count("Booting worker") >= 2 or process.poll() is not None,
+            60,
+            "gunicorn to boot two workers",
+        )
+        assert process.poll() is None, log_path.read_text()
+    finally:
+        stop(process)
+    log = log_path.read_text()
+
+    [warning] = [line for line in log.splitlines() if "RATELIMIT_STORAGE_URI" in line]
+    assert "[WARNING]" in warning and "a limit of 5 would serve 10" in warning

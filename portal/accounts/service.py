@@ -11,6 +11,7 @@ from portal.accounts.models import PLAN_ACTIVE, PLAN_INACTIVE, Market, Merchant,
 from portal.accounts.passwords import burn_verification_time, hash_password, verify_password
 from portal.database import utcnow
 from portal.extensions import db
+from portal.mail import send_mail
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MARKET_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
@@ -58,6 +59,13 @@ def register(account: NewAccount) -> User:
     user = User(merchant=merchant, email=email, password_hash=hash_password(account.password))
     db.session.add_all([merchant, user])
     db.session.commit()
+    send_mail(
+        user.email,
+        "Welcome to the merchant key portal",
+        "welcome",
+        store_name=merchant.name,
+        email=user.email,
+    )
     return user
 
 

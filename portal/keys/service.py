@@ -461,6 +461,20 @@ def record_lifecycle_events(merchant_id: int) -> int:
     return logged
 
 
+def record_all_lifecycle_events() -> int:
+    """record_lifecycle_events for every merchant with a key to log (the worker, every minute)."""
+    now = utcnow()
+    merchant_ids = db.session.scalars(
+        select(ApiKey.merchant_id)
+        .distinct()
+        .where(
+            ApiKey.logged_state != STATE_REVOKED,
+            (ApiKey.revoked_at <= now) | (ApiKey.expires_at <= now),
+        )
+    )
+    return sum(record_lifecycle_events(merchant_id) for merchant_id in list(merchant_ids))
+
+
 def audit_events(
     merchant_id: int, key_id: int | None = None, limit: int = 50, before_id: int | None = None
 ) -> list[AuditEvent]:

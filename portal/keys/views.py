@@ -72,7 +72,6 @@ def market_keys(market_id: int) -> Response:
 
 def _render_list(market) -> Response:  # noqa: ANN001 - Market | None
     """The key list page, or the list alone when htmx asks for it."""
-    service.record_lifecycle_events(g.merchant.id)
     filters = {
         "type": request.args.get("type") if is_key_type(request.args.get("type")) else None,
         "state": request.args.get("state")
@@ -170,7 +169,6 @@ def show_key(key_id: int) -> Response:
     """Everything about one key."""
     key = _key_or_404(key_id)
     _read_only()
-    service.record_lifecycle_events(g.merchant.id)
     return _render_key(key)
 
 
@@ -272,7 +270,6 @@ def revoke_key(key_id: int) -> Response:
 @login_required
 def audit_log() -> Response:
     """The merchant's audit log, newest first, 50 at a time."""
-    service.record_lifecycle_events(g.merchant.id)
     before = _int_arg("before")
     events = service.audit_events(g.merchant.id, limit=51, before_id=before)
     return render_page_or_block(

@@ -115,6 +115,9 @@ class ServerFactory:
             "DATABASE_URL": self.app.config["SQLALCHEMY_DATABASE_URI"],
             "PORTAL_INSTANCE_PATH": str(self.tmp_path / "instance"),
             "RATELIMIT_KEY_PREFIX": f"scale-{secrets.token_hex(6)}",
+            # Production on PostgreSQL refuses the one-host SQLite queue (portal.config).
+            "TASK_QUEUE_URL": os.environ.get("TEST_REDIS_URL", ""),
+            "TASK_QUEUE_NAME": f"scale-{secrets.token_hex(6)}",
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "WEB_CONCURRENCY": str(workers),

@@ -11,18 +11,19 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.usage.models import UsageHourly
 from tests.conftest import make_key
-from tests.scale.conftest import ServerFactory, stop
+from tests.scale.conftest import RedisServer, ServerFactory, stop
 
 KEY_URL = "/api/v1/key"
 
 
 def test_a_graceful_stop_writes_every_buffered_call(
-    app: Flask, user: User, serve: ServerFactory
+    app: Flask, user: User, serve: ServerFactory, redis_server: RedisServer
 ) -> None:
     key, token = make_key(user, "secret", rate_limit=1000)
     key_id = key.id
     # The periodic flusher never runs during the test: only the stop can write the calls.
-    server = serve(workers=2, USAGE_FLUSH_SECONDS="3600")
+    # Two workers need shared limits (memory:// with several workers is refused in production).
+    server = serve(workers=2, USAGE_FLUSH_SECONDS="3600", RATELIMIT_STORAGE_URI=redis_server.url)
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = list(pool.map(lambda _: server.get(KEY_URL, token)[0], range(20)))
     assert statuses == [200] * 20

@@ -336,12 +336,8 @@ def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]
 
 
 def server_url(app: Flask) -> str:
-    """The API's absolute base URL: PUBLIC_BASE_URL, else the configured scheme and host."""
-    base = app.config.get("PUBLIC_BASE_URL")
-    if not base:
-        host = app.config.get("SERVER_NAME") or "127.0.0.1:5000"
-        base = f"{app.config.get('PREFERRED_URL_SCHEME', 'http')}://{host}"
-    return base.rstrip("/") + API_PREFIX
+    """The API's absolute base URL, from PORTAL_URL (where the portal is reached)."""
+    return app.config["PORTAL_URL"].rstrip("/") + API_PREFIX
 
 
 def build_document(app: Flask) -> dict[str, Any]:

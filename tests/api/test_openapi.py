@@ -188,7 +188,7 @@ def test_servers_is_an_absolute_url(document: dict[str, Any]) -> None:
     assert document["servers"] == [{"url": "http://portal.test/api/v1"}]
 
 
-@pytest.mark.parametrize("app_config", [{"PUBLIC_BASE_URL": "https://api.shop.example/"}])
+@pytest.mark.parametrize("app_config", [{"PORTAL_URL": "https://api.shop.example/"}])
 def test_servers_follows_the_configured_public_url(document: dict[str, Any]) -> None:
     assert document["servers"] == [{"url": "https://api.shop.example/api/v1"}]
 

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from portal import tasks
 from portal.accounts.models import Merchant, User
 from portal.database import utcnow
 from portal.extensions import db
@@ -151,3 +152,20 @@ def test_other_merchants_checkouts_are_not_found(tenant: store.Tenant, other_use
     with pytest.raises(store.CheckoutNotFound):
         store.complete_checkout(store.Tenant(other_user.merchant_id), result.session.id)
     assert store.get_order(tenant, result.order.id).status == "pending"
+
+
+def test_the_workers_every_minute_task_expires_checkouts_past_their_hold(
+    tenant: store.Tenant,
+) -> None:
+    hoarded = hoard(tenant)
+    product_id = hoarded.order.items[0].product_id
+    tasks.every_minute()  # what the worker's scheduler runs each minute: within the hold
+    assert store.get_order(tenant, hoarded.order.id).status == "pending"
+
+    session = db.session.get(CheckoutSession, hoarded.session.id)
+    session.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    tasks.every_minute()
+    db.session.expire_all()
+    assert store.get_order(tenant, hoarded.order.id).status == "expired"
+    assert inventory(product_id) == 10

@@ -1,10 +1,6 @@
-"""Portal plumbing: the signed-in user, access control, security headers and error pages."""
+"""Portal plumbing: the home redirect, security headers and error pages."""
 
 from __future__ import annotations
-
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -15,65 +11,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
-
-from portal.accounts.models import User
-from portal.extensions import db
-from portal.htmx import full_redirect
 
 bp = Blueprint("web", __name__)
-
-View = TypeVar("View", bound=Callable[..., Any])
-
-
-@bp.before_app_request
-def load_signed_in_user() -> None:
-    """Put the signed-in user and merchant on `g`, if the session is still valid."""
-    g.user = None
-    g.merchant = None
-    if request.blueprint == "api":
-        return  # the API authenticates by key; its responses never depend on the session cookie
-    user_id = session.get("user_id")
-    if user_id is None:
-        return
-    user = db.session.scalar(select(User).where(User.id == user_id))
-    if user is None or session.get("epoch") != user.session_epoch:
-        session.clear()
-        return
-    g.user = user
-    g.merchant = user.merchant
-
-
-def login_required(view: View) -> View:
-    """Send anonymous visitors to the sign-in page, remembering where they were going."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if g.user is None:
-            login = url_for("accounts.login", next=request.full_path.rstrip("?"))
-            if request.headers.get("HX-Request") == "true":
-                # Following a redirect, htmx would swap the sign-in page into a fragment's place.
-                return full_redirect(login)
-            return redirect(login)
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """A local path to go to after signing in; anything else (open redirects) becomes `default`."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    # Browsers drop tabs and newlines from URLs ("/\t/evil.com" is "//evil.com"), and a newline
-    # in a Location header is a server error: refuse whitespace and control characters.
-    if any(char.isspace() or not char.isprintable() for char in target):
-        return default
-    return target
 
 
 @bp.route("/")

@@ -66,6 +66,14 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
+def signed_in_user(user_id: int, epoch: int | None) -> User | None:
+    """The user a session names, if its sign-in epoch is still current (not signed out since)."""
+    user = db.session.scalar(select(User).where(User.id == user_id))
+    if user is None or epoch != user.session_epoch:
+        return None
+    return user
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The user whose email and password match, else None (in about the same time either way)."""
     user = find_user(email)

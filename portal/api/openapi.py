@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Flask, current_app
@@ -11,12 +10,12 @@ from werkzeug.routing import Rule
 from portal.api import auth, bp
 from portal.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from portal.keys.scopes import SCOPES
+from portal.routing import RULE_ARGUMENT, rule_template
 from portal.store import service as store
 from portal.usage.models import OUTCOMES as USAGE_OUTCOMES
 
 API_PREFIX = "/api/v1"
 OPENAPI_VERSION = "3.1.0"
-_RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -520,7 +519,7 @@ _SITE_HEADER = {
 
 def openapi_path(rule: str) -> str:
     """A Flask rule relative to /api/v1 as an OpenAPI path: `<int:id>` becomes `{id}`."""
-    return _RULE_ARGUMENT.sub(lambda match: "{" + match["name"] + "}", rule[len(API_PREFIX) :])
+    return rule_template(rule[len(API_PREFIX) :])
 
 
 def api_rules(app: Flask) -> list[tuple[Rule, str]]:
@@ -536,7 +535,7 @@ def api_rules(app: Flask) -> list[tuple[Rule, str]]:
 
 def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
     parameters = []
-    for match in _RULE_ARGUMENT.finditer(rule.rule):
+    for match in RULE_ARGUMENT.finditer(rule.rule):
         schema: dict[str, Any] = (
             {"type": "integer", "minimum": 0, "maximum": store.ID_MAX}
             if match["converter"] == "int"

@@ -86,6 +86,7 @@ def test_a_post_to_a_read_only_page_is_405_whoever_owns_the_id(
 
     # Refused before the id is looked up: the answer cannot tell whose the id is.
     assert own.status_code == foreign.status_code == 405, endpoint
+    assert own.headers["Allow"] == foreign.headers["Allow"] == "GET, HEAD, OPTIONS"
     assert "Victim" not in foreign.get_data(as_text=True)
     assert (row_counts(), key_state(victim.key.id)) == before
 

@@ -10,6 +10,7 @@ from flask import Flask
 
 from portal.config import load_config
 from portal.extensions import csrf, db, limiter, migrate
+from portal.routing import register_converters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     register_extensions(app)
+    register_converters(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)

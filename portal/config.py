@@ -62,6 +62,8 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "portal",
         "LOGIN_LIMIT_PER_IP": env.get("LOGIN_LIMIT_PER_IP", "20/minute"),
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute"),
+        # Each sign-up hashes a password with argon2 (64 MiB): a flood of them is a DoS.
+        "REGISTER_LIMIT_PER_IP": env.get("REGISTER_LIMIT_PER_IP", "5/minute;20/hour"),
         "API_DOCS_URL": env.get("API_DOCS_URL", ""),
         "USAGE_FLUSH_SECONDS": float(env.get("USAGE_FLUSH_SECONDS", "2")),
         "USAGE_RETENTION_DAYS": int(env.get("USAGE_RETENTION_DAYS", "400")),

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+ID_MAX = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL and SQLite alike)
+
 
 def utcnow() -> datetime:
     """The current UTC time as a naive datetime (the form every column stores)."""

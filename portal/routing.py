@@ -7,7 +7,8 @@ import re
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-ID_MAX = 2**31 - 1  # the largest id an INTEGER column (PostgreSQL and SQLite alike) holds
+from portal.database import ID_MAX
+
 # <name>, <int:name>, <int(max=2147483647):name>: the converter and the argument's name
 RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 

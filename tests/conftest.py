@@ -40,6 +40,7 @@ def test_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "PASSWORD_HASH_COST": {"memory_cost": 1024, "time_cost": 1},
         "LOGIN_LIMIT_PER_IP": "1000/minute",
         "LOGIN_LIMIT_PER_ACCOUNT": "1000/minute",
+        "REGISTER_LIMIT_PER_IP": "1000/minute",
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": "portal.test",
         "USAGE_FLUSH_SECONDS": 0,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import abort, g, redirect, request, session, url_for
+from werkzeug.urls import iri_to_uri
 
 from portal.accounts import service
 from portal.accounts.models import Market
@@ -64,7 +65,8 @@ def safe_next(target: str | None, default: str) -> str:
     # in a Location header is a server error: refuse whitespace and control characters.
     if any(char.isspace() or not char.isprintable() for char in target):
         return default
-    return target
+    # Headers are Latin-1 (HX-Redirect, Location): "/café" travels as "/caf%C3%A9".
+    return iri_to_uri(target)
 
 
 def market_or_404(market_id: int) -> Market:

@@ -14,12 +14,18 @@ bp = Blueprint("accounts", __name__)
 bp.before_app_request(load_signed_in_user)
 
 
-def _login_account_key() -> str:
-    """Limit sign-in attempts per account, whatever the IP."""
-    return "login:" + service.normalize_email(request.form.get("email", ""))
+def _login_account_and_address_key() -> str:
+    """Limit sign-in attempts per account and client address.
+
+    Not per account alone: then anyone could lock an owner out with wrong passwords from
+    anywhere. Guessing from many addresses meets the per-address limit of each.
+    """
+    email = service.normalize_email(request.form.get("email", ""))
+    return f"login:{email}:{request.remote_addr}"
 
 
 @bp.route("/auth/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["REGISTER_LIMIT_PER_IP"], methods=["POST"])
 def register() -> Response:
     """Create a store and sign in."""
     form = RegisterForm()
@@ -42,7 +48,7 @@ def register() -> Response:
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"])
 @limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    key_func=_login_account_key,
+    key_func=_login_account_and_address_key,
     methods=["POST"],
 )
 def login() -> Response:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Market
-from portal.database import iso_utc, utcnow
+from portal.database import ID_MAX, iso_utc, utcnow
 from portal.extensions import db
 from portal.keys import networks, origins, scopes, tokens
 from portal.keys.models import (  # noqa: F401 - ApiKey is re-exported for callers
@@ -39,6 +39,7 @@ GRACE_PERIODS: dict[str, timedelta] = {
 }
 GRACE_LABELS = {"now": "Now", "1h": "1 hour", "24h": "24 hours", "7d": "7 days"}
 EXPIRING_SOON = timedelta(days=7)
+NUL = "\x00"  # no text column holds it (PostgreSQL refuses it)
 
 
 class KeyNotFound(LookupError):
@@ -118,13 +119,17 @@ def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) ->
     if key_type not in tokens.KEY_TYPES:
         add("key_type", "Choose publishable or secret.")
     label = (settings.label or "").strip()
-    if not label:
+    if NUL in label:
+        add("label", "Remove the NUL character (U+0000): a label cannot hold it.")
+    elif not label:
         add("label", "Enter a label, such as the app or script that uses the key.")
     elif len(label) > LABEL_MAX:
         add("label", f"Use at most {LABEL_MAX} characters for the label.")
     description = (settings.description or "").strip()
     if len(description) > DESCRIPTION_MAX:
         add("description", f"Use at most {DESCRIPTION_MAX} characters for the description.")
+    if NUL in description:
+        add("description", "Remove the NUL character (U+0000): a description cannot hold it.")
 
     clean_scopes: list[str] = []
     if key_type in tokens.KEY_TYPES:
@@ -134,9 +139,9 @@ def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) ->
         except scopes.ScopeError as error:
             add("scopes", str(error))
 
-    if (
-        settings.market_id is not None
-        and db.session.scalar(
+    if settings.market_id is not None and (
+        not 1 <= settings.market_id <= ID_MAX
+        or db.session.scalar(
             select(Market.id).where(
                 Market.id == settings.market_id, Market.merchant_id == merchant_id
             )

@@ -19,6 +19,7 @@ from portal.keys.forms import (
     is_key_type,
 )
 from portal.keys.models import ApiKey
+from portal.routing import id_arg
 from portal.usage.panel import key_usage_context
 
 bp = Blueprint("keys", __name__, url_prefix="/settings")
@@ -37,8 +38,7 @@ def _no_store(response: Response) -> Response:
 
 def _int_arg(name: str) -> int | None:
     """An integer query parameter, or None."""
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return id_arg(request.args.get(name))
 
 
 @bp.route("/api-keys")

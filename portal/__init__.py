@@ -11,6 +11,7 @@ from flask import Flask
 from portal import proxy
 from portal.config import load_config
 from portal.extensions import csrf, db, limiter, migrate
+from portal.routing import register_converters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     proxy.init_app(app)
     register_extensions(app)
+    register_converters(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)

@@ -122,6 +122,8 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute"),
         "FORWARDED_ALLOW_IPS": env.get("FORWARDED_ALLOW_IPS", ""),  # portal/proxy.py reads it
         "PROXY_HOPS": env.get("PROXY_HOPS", "0"),
+        # Each sign-up hashes a password with argon2 (64 MiB): a flood of them is a DoS.
+        "REGISTER_LIMIT_PER_IP": env.get("REGISTER_LIMIT_PER_IP", "5/minute;20/hour"),
         "API_DOCS_URL": env.get("API_DOCS_URL", ""),
         "USAGE_FLUSH_SECONDS": float(env.get("USAGE_FLUSH_SECONDS", "2")),
         "USAGE_RETENTION_DAYS": int(env.get("USAGE_RETENTION_DAYS", "400")),

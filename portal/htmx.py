@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, make_response, redirect, request
+from flask import Response, make_response, redirect, render_template, request
+from jinja2_fragments.flask import render_block
 
 
 def is_partial() -> bool:
@@ -17,21 +18,10 @@ def is_partial() -> bool:
     )
 
 
-def render_block(template_name: str, block_name: str, **context: Any) -> str:
-    """Render one named block of a template, with the template's full context."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    template = app.jinja_env.get_template(template_name)
-    app.update_template_context(context)
-    block = template.blocks[block_name]
-    return "".join(block(template.new_context(context)))
-
-
 def render_page_or_block(
     template_name: str, block_name: str, status: int = 200, **context: Any
 ) -> Response:
     """Render the whole page, or just `block_name` for an htmx request; always Vary: HX-Request."""
-    from flask import render_template
-
     if is_partial():
         body = render_block(template_name, block_name, **context)
     else:

@@ -1,10 +1,9 @@
-"""Portal plumbing: the signed-in user, access control, security headers and error pages."""
+"""Portal plumbing: the home redirect, security headers and error pages."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+import uuid
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -13,67 +12,22 @@ from flask import (
     current_app,
     g,
     redirect,
-    render_template,
     request,
-    session,
     url_for,
 )
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    default_exceptions,
+)
 
-from portal.accounts.models import User
-from portal.extensions import db
-from portal.htmx import full_redirect
+from portal.api.errors import http_error_response, internal_error_response, is_api_path
+from portal.htmx import render_page_or_block
 
 bp = Blueprint("web", __name__)
-
-View = TypeVar("View", bound=Callable[..., Any])
-
-
-@bp.before_app_request
-def load_signed_in_user() -> None:
-    """Put the signed-in user and merchant on `g`, if the session is still valid."""
-    g.user = None
-    g.merchant = None
-    if request.blueprint == "api":
-        return  # the API authenticates by key; its responses never depend on the session cookie
-    user_id = session.get("user_id")
-    if user_id is None:
-        return
-    user = db.session.scalar(select(User).where(User.id == user_id))
-    if user is None or session.get("epoch") != user.session_epoch:
-        session.clear()
-        return
-    g.user = user
-    g.merchant = user.merchant
-
-
-def login_required(view: View) -> View:
-    """Send anonymous visitors to the sign-in page, remembering where they were going."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if g.user is None:
-            login = url_for("accounts.login", next=request.full_path.rstrip("?"))
-            if request.headers.get("HX-Request") == "true":
-                # Following a redirect, htmx would swap the sign-in page into a fragment's place.
-                return full_redirect(login)
-            return redirect(login)
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """A local path to go to after signing in; anything else (open redirects) becomes `default`."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    # Browsers drop tabs and newlines from URLs ("/\t/evil.com" is "//evil.com"), and a newline
-    # in a Location header is a server error: refuse whitespace and control characters.
-    if any(char.isspace() or not char.isprintable() for char in target):
-        return default
-    return target
 
 
 @bp.route("/")
@@ -113,39 +67,77 @@ def security_headers(response: Response) -> Response:
     return response
 
 
+# Titles and messages of the portal's error pages; other codes use Werkzeug's own wording.
+ERROR_WORDS: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "Your account may not do this. Ask an owner of the store."),
+    404: ("Page not found", "There is nothing here, or it is not yours."),
+    405: ("Method not allowed", "This page does not take that kind of request."),
+    429: ("Too many attempts", "Too many attempts. Wait a minute and try again."),
+}
+CSRF_WORDS = (
+    "Form expired",
+    "The form was missing its security token or it expired. "
+    "Go back, reload the page and try again.",
+)
+
+
+def error_page(
+    status: int, title: str, message: str, headers: dict[str, str] | None = None, **context: Any
+) -> Response:
+    """An error answer: the whole page, or for htmx only its card (never a page in a page)."""
+    response = render_page_or_block(
+        "errors/error.html", "main", status, title=title, message=message, **context
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+def http_error_page(error: HTTPException) -> Response:
+    """The portal's page for an HTTP error (the API's JSON error under /api/v1)."""
+    if is_api_path():
+        return http_error_response(error)
+    status = error.code or 500
+    title, message = ERROR_WORDS.get(status, (error.name, error.description or error.name))
+    headers: dict[str, str] = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    if isinstance(error, RateLimitExceeded):
+        window = getattr(getattr(error, "limit", None), "limit", None)
+        headers["Retry-After"] = str(window.get_expiry() if window is not None else 60)
+    return error_page(status, title, message, headers)
+
+
+def csrf_error_page(error: CSRFError) -> Response:
+    """A form posted without its token, or with another session's: nothing was done."""
+    current_app.logger.info("CSRF check failed: %s", error.description)
+    return error_page(400, *CSRF_WORDS)
+
+
+def server_error_page(error: InternalServerError) -> Response:
+    """A 500 with a reference to quote; the traceback goes to the log (Flask logs it), never out."""
+    if is_api_path():
+        return internal_error_response(error.original_exception or error)
+    request_id = f"req_{uuid.uuid4().hex}"
+    current_app.logger.error(
+        "Unhandled error in portal request %s (%s %s)", request_id, request.method, request.path
+    )
+    return error_page(
+        500,
+        "Something went wrong",
+        "Something went wrong on our side and nothing was changed. Try again in a moment; "
+        "if it keeps happening, quote this reference to us.",
+        {"X-Request-Id": request_id},
+        request_id=request_id,
+    )
+
+
 def register_error_pages(app: Flask) -> None:
-    """HTML error pages for the portal."""
-
-    @app.errorhandler(404)
-    def not_found(_error: Exception) -> tuple[str, int]:
-        return render_template(
-            "errors/error.html",
-            title="Page not found",
-            message="There is nothing here, or it is not yours.",
-        ), 404
-
-    @app.errorhandler(405)
-    def method_not_allowed(_error: Exception) -> tuple[str, int]:
-        return render_template(
-            "errors/error.html",
-            title="Method not allowed",
-            message="This page does not take that kind of request.",
-        ), 405
-
-    @app.errorhandler(CSRFError)
-    def csrf_error(error: CSRFError) -> tuple[str, int]:
-        app.logger.info("CSRF check failed: %s", error.description)
-        return render_template(
-            "errors/error.html",
-            title="Form expired",
-            message="The form was missing its security token or it expired. "
-            "Go back, reload the page and try again.",
-        ), 400
-
-    @app.errorhandler(RateLimitExceeded)
-    def rate_limited(_error: RateLimitExceeded) -> tuple[str, int]:
-        return render_template(
-            "errors/error.html",
-            title="Too many attempts",
-            message="Too many attempts. Wait a minute and try again.",
-        ), 429
+    """HTML error pages (fragments for htmx) for every HTTP error of the portal, 500 included."""
+    for status in default_exceptions:
+        if status != 500:
+            app.register_error_handler(status, http_error_page)
+    app.register_error_handler(CSRFError, csrf_error_page)
+    # The app's 500 handler: replaces the API's own at app level, so it answers the API's JSON
+    # under /api/v1 itself (the API blueprint's handlers still come first for its routes).
+    app.register_error_handler(InternalServerError, server_error_page)

@@ -21,13 +21,11 @@ os.environ.pop("DATABASE_URL", None)
 os.environ.pop("PORTAL_ENV", None)
 
 from portal import create_app  # noqa: E402
-from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.keys import service as keys  # noqa: E402
 from portal.mail import saved_mails  # noqa: E402
+from tests.factories import PASSWORD, Victim, make_key, make_user, make_victim  # noqa: E402, F401
 
-PASSWORD = "correct horse battery"
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -45,6 +43,7 @@ def test_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "PASSWORD_HASH_COST": {"memory_cost": 1024, "time_cost": 1},
         "LOGIN_LIMIT_PER_IP": "1000/minute",
         "LOGIN_LIMIT_PER_ACCOUNT": "1000/minute",
+        "REGISTER_LIMIT_PER_IP": "1000/minute",
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": "portal.test",
         "USAGE_FLUSH_SECONDS": 0,
@@ -123,22 +122,6 @@ def runner(app: Flask):  # noqa: ANN201
     return app.test_cli_runner()
 
 
-def make_user(email: str = "owner@shop.test", store: str = "Shop One") -> User:
-    """A merchant and its first user, through the accounts service."""
-    return accounts.register(accounts.NewAccount(email, PASSWORD, store))
-
-
-def make_key(user: User, key_type: str = "secret", **settings: Any) -> tuple[Any, str]:
-    """A key created through the key service; returns (key, token)."""
-    settings.setdefault("label", f"{key_type} key")
-    return keys.create_key(
-        user.merchant_id,
-        key_type,
-        keys.KeySettings(**settings),
-        keys.Actor(name=user.email, user_id=user.id),
-    )
-
-
 def csrf_token(client: FlaskClient, url: str) -> str:
     """The CSRF token of the form on `url`, as a browser would have it."""
     page = client.get(url)
@@ -173,3 +156,9 @@ def signed_in(client: FlaskClient, user: User) -> FlaskClient:
     """The client, signed in as `user`."""
     sign_in(client, user.email)
     return client
+
+
+@pytest.fixture
+def victim(user: User) -> Victim:
+    """`user`'s merchant with a market and a key in it: what another merchant must not reach."""
+    return make_victim(user)

@@ -63,6 +63,22 @@ def count(model: Any) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+def row_counts() -> dict[str, int]:
+    """The number of rows in every table of the database."""
+    db.session.expire_all()
+    return {
+        table.name: db.session.scalar(select(func.count()).select_from(table))
+        for table in db.metadata.sorted_tables
+    }
+
+
+def key_state(key_id: int) -> dict[str, Any]:
+    """Every column of a key, to show a request changed nothing about it."""
+    db.session.expire_all()
+    key = db.session.get(ApiKey, key_id)
+    return {column.name: getattr(key, column.key) for column in ApiKey.__mapper__.columns}
+
+
 def snapshot() -> tuple[int, int]:
     """The number of keys and audit events, to show a request wrote nothing."""
     return count(ApiKey), count(AuditEvent)

@@ -16,6 +16,12 @@ from portal.mail import send_mail
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MARKET_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
 MIN_PASSWORD_LENGTH = 10
+# A new password: 1,024 characters at most, so its UTF-8 form is always within what argon2 takes
+# (passlib refuses more than 4,096 bytes); a longer one at sign-in can never match.
+MAX_PASSWORD_LENGTH = 1024
+MAX_PASSWORD_BYTES = 4096
+STORE_NAME_MAX = 120
+NUL = "\x00"  # no text column holds it (PostgreSQL refuses it)
 
 
 class AccountError(ValueError):
@@ -45,14 +51,24 @@ def register(account: NewAccount) -> User:
     """Create a merchant and its first user."""
     email = normalize_email(account.email)
     store_name = account.store_name.strip()
-    if not EMAIL_PATTERN.match(email):
+    if NUL in email or not EMAIL_PATTERN.match(email):
         raise AccountError("email", "Enter a valid email address.")
     if len(account.password) < MIN_PASSWORD_LENGTH:
         raise AccountError(
             "password", f"Use at least {MIN_PASSWORD_LENGTH} characters for the password."
         )
-    if not store_name or len(store_name) > 120:
-        raise AccountError("store_name", "Enter a store name of at most 120 characters.")
+    if len(account.password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(
+            "password", f"Use at most {MAX_PASSWORD_LENGTH:,} characters for the password."
+        )
+    if NUL in store_name:
+        raise AccountError(
+            "store_name", "Remove the NUL character (U+0000): a store name cannot hold it."
+        )
+    if not store_name or len(store_name) > STORE_NAME_MAX:
+        raise AccountError(
+            "store_name", f"Enter a store name of at most {STORE_NAME_MAX} characters."
+        )
     if find_user(email) is not None:
         raise AccountError("email", "An account with this email already exists.")
     merchant = Merchant(name=store_name)
@@ -71,13 +87,24 @@ def register(account: NewAccount) -> User:
 
 def find_user(email: str) -> User | None:
     """The user with this email, if any."""
+    if NUL in email:
+        return None  # no stored email holds it
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def signed_in_user(user_id: int, epoch: int | None) -> User | None:
+    """The user a session names, if its sign-in epoch is still current (not signed out since)."""
+    user = db.session.scalar(select(User).where(User.id == user_id))
+    if user is None or epoch != user.session_epoch:
+        return None
+    return user
 
 
 def authenticate(email: str, password: str) -> User | None:
     """The user whose email and password match, else None (in about the same time either way)."""
     user = find_user(email)
-    if user is None:
+    if user is None or len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        # Too long to be anyone's password: the same answer, in the same time, as a wrong one.
         burn_verification_time()
         return None
     if not verify_password(password, user.password_hash):
@@ -126,6 +153,8 @@ def add_market(merchant_id: int, code: str, name: str) -> Market:
         raise AccountError(
             "code", "Use 1 to 16 letters, digits or hyphens for the code (e.g. US, EU)."
         )
+    if NUL in name:
+        raise AccountError("name", "Remove the NUL character (U+0000): a name cannot hold it.")
     if not name or len(name) > 80:
         raise AccountError("name", "Enter a name of at most 80 characters.")
     if find_market_by_code(merchant_id, code) is not None:

@@ -1,42 +1,31 @@
-"""Register, sign in and out, and markets."""
+"""Register, sign in and sign out."""
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    flash,
-    g,
-    request,
-    session,
-    url_for,
-)
+from flask import Blueprint, Response, current_app, flash, g, request, session, url_for
 
 from portal.accounts import service
-from portal.accounts.forms import LoginForm, MarketForm, RegisterForm
+from portal.accounts.access import load_signed_in_user, safe_next, start_session
+from portal.accounts.forms import LoginForm, RegisterForm
 from portal.extensions import limiter
-from portal.htmx import full_redirect, render_page_or_block, see_other
-from portal.web import login_required, safe_next
+from portal.htmx import full_redirect, render_page_or_block
 
 bp = Blueprint("accounts", __name__)
+bp.before_app_request(load_signed_in_user)
 
 
-def _start_session(user_id: int, epoch: int) -> None:
-    """A fresh session for the user (never reuse the anonymous one)."""
-    session.clear()
-    session["user_id"] = user_id
-    session["epoch"] = epoch
-    session.permanent = False
+def _login_account_and_address_key() -> str:
+    """Limit sign-in attempts per account and client address.
 
-
-def _login_account_key() -> str:
-    """Limit sign-in attempts per account, whatever the IP."""
-    return "login:" + service.normalize_email(request.form.get("email", ""))
+    Not per account alone: then anyone could lock an owner out with wrong passwords from
+    anywhere. Guessing from many addresses meets the per-address limit of each.
+    """
+    email = service.normalize_email(request.form.get("email", ""))
+    return f"login:{email}:{request.remote_addr}"
 
 
 @bp.route("/auth/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["REGISTER_LIMIT_PER_IP"], methods=["POST"])
 def register() -> Response:
     """Create a store and sign in."""
     form = RegisterForm()
@@ -48,7 +37,7 @@ def register() -> Response:
         except service.AccountError as error:
             form[error.field].errors.append(error.message)
         else:
-            _start_session(user.id, user.session_epoch)
+            start_session(user.id, user.session_epoch)
             flash(f"Welcome, {user.merchant.name}. Create your first API key.", "success")
             return full_redirect(url_for("keys.list_keys"))
     status = 422 if form.errors else 200
@@ -59,7 +48,7 @@ def register() -> Response:
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"])
 @limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    key_func=_login_account_key,
+    key_func=_login_account_and_address_key,
     methods=["POST"],
 )
 def login() -> Response:
@@ -70,7 +59,7 @@ def login() -> Response:
         if user is None:
             form.password.errors.append("The email or password is not right.")
         else:
-            _start_session(user.id, user.session_epoch)
+            start_session(user.id, user.session_epoch)
             return full_redirect(safe_next(request.args.get("next"), url_for("keys.list_keys")))
     status = 422 if form.errors else 200
     return render_page_or_block("accounts/login.html", "main", status, form=form)
@@ -84,42 +73,3 @@ def logout() -> Response:
     session.clear()
     flash("You are signed out.", "success")
     return full_redirect(url_for("accounts.login"))
-
-
-@bp.route("/settings/markets", methods=["GET", "POST"])
-@login_required
-def markets() -> Response:
-    """The merchant's markets, and a form to add one."""
-    form = MarketForm()
-    if form.validate_on_submit():
-        try:
-            market = service.add_market(g.merchant.id, form.code.data, form.name.data)
-        except service.AccountError as error:
-            form[error.field].errors.append(error.message)
-        else:
-            flash(f"Market {market.code} added.", "success")
-            return see_other(url_for("accounts.markets"), _render_markets)
-    status = 422 if form.errors else 200
-    return _render_markets(form, status)
-
-
-def _render_markets(form: MarketForm | None = None, status: int = 200) -> Response:
-    """The markets page (or its main block for htmx)."""
-    from portal.keys.service import count_keys_by_market
-
-    return render_page_or_block(
-        "accounts/markets.html",
-        "main",
-        status,
-        form=form or MarketForm(formdata=None),
-        markets=service.list_markets(g.merchant.id),
-        key_counts=count_keys_by_market(g.merchant.id),
-    )
-
-
-def market_or_404(market_id: int):  # noqa: ANN201 - returns a Market
-    """The signed-in merchant's market, or 404."""
-    market = service.get_market(g.merchant.id, market_id)
-    if market is None:
-        abort(404)
-    return market

@@ -17,13 +17,17 @@ def register_api(app: Flask) -> None:
     """Import every API module (they attach routes and hooks to `bp`) and mount the blueprint."""
     from portal.extensions import csrf
 
-    for name in GATE_MODULES + RESOURCE_MODULES:
-        module = importlib.import_module(f"portal.api.{name}")
+    modules = [
+        importlib.import_module(f"portal.api.{name}") for name in GATE_MODULES + RESOURCE_MODULES
+    ]
+    for module in modules:
         init_app = getattr(module, "init_app", None)
         if init_app is not None:
             init_app(app)
     csrf.exempt(bp)
     app.register_blueprint(bp)
-    from portal.api.openapi import init_document
-
-    init_document(app)  # once, now that every route is known
+    for module in modules:
+        # Work that needs every route in place, such as building the OpenAPI document once.
+        registered = getattr(module, "blueprint_registered", None)
+        if registered is not None:
+            registered(app)

@@ -4,7 +4,6 @@ none is missed) and the pydantic models' JSON Schema (so no shape is written twi
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +30,12 @@ from portal.api.schemas.products import (
 )
 from portal.api.schemas.usage import Usage
 from portal.keys.scopes import SCOPES
+from portal.routing import RULE_ARGUMENT, rule_template
 from portal.store.common import ID_MAX, ORDER_STATUSES
 
 API_PREFIX = "/api/v1"
 OPENAPI_VERSION = "3.1.0"
 DOCUMENT_KEY = "openapi_document"
-_RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _REF_TEMPLATE = "#/components/schemas/{model}"
 
 
@@ -185,7 +184,7 @@ _SITE_HEADER = {
 
 def openapi_path(rule: str) -> str:
     """A Flask rule relative to /api/v1 as an OpenAPI path: `<int:id>` becomes `{id}`."""
-    return _RULE_ARGUMENT.sub(lambda match: "{" + match["name"] + "}", rule[len(API_PREFIX) :])
+    return rule_template(rule[len(API_PREFIX) :])
 
 
 def api_rules(app: Flask) -> list[tuple[Rule, str]]:
@@ -252,7 +251,7 @@ def error_responses() -> dict[str, Any]:
 
 def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
     parameters = []
-    for match in _RULE_ARGUMENT.finditer(rule.rule):
+    for match in RULE_ARGUMENT.finditer(rule.rule):
         schema: dict[str, Any] = (
             {"type": "integer", "minimum": 0, "maximum": ID_MAX}
             if match["converter"] == "int"
@@ -391,7 +390,7 @@ def build_document(app: Flask) -> dict[str, Any]:
     }
 
 
-def init_document(app: Flask) -> None:
+def blueprint_registered(app: Flask) -> None:
     """Build the document once, after every API route is registered, and keep it as JSON text
     (in the models' field order, which is the order a reader expects)."""
     app.extensions[DOCUMENT_KEY] = json.dumps(build_document(app), ensure_ascii=False)

@@ -19,6 +19,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.accounts.models import Market
 from portal.keys import scopes, service, tokens
+from portal.routing import id_arg
 
 TYPE_CHOICES = [
     SelectChoice("publishable", "Publishable: safe in storefront browser code"),
@@ -37,7 +38,8 @@ def _market_choice(value: str | int | None) -> int | None:
     """The market select's value: an id, or None for every market."""
     if value in (None, "", "None"):
         return None
-    return int(value)
+    # Not an id (a huge number, "²"): no market has it, so the service asks to choose one.
+    return value if isinstance(value, int) else id_arg(value) or 0
 
 
 class KeySettingsForm(FlaskForm):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Market
-from portal.database import utcnow
+from portal.database import ID_MAX, iso_utc, utcnow
 from portal.extensions import db
 from portal.keys import networks, origins, scopes, tokens
 from portal.keys.models import (  # noqa: F401 - ApiKey is re-exported for callers
@@ -39,6 +39,7 @@ GRACE_PERIODS: dict[str, timedelta] = {
 }
 GRACE_LABELS = {"now": "Now", "1h": "1 hour", "24h": "24 hours", "7d": "7 days"}
 EXPIRING_SOON = timedelta(days=7)
+NUL = "\x00"  # no text column holds it (PostgreSQL refuses it)
 
 
 class KeyNotFound(LookupError):
@@ -94,6 +95,15 @@ class CleanSettings:
     expires_at: datetime | None
 
 
+SETTING_NAMES = tuple(setting.name for setting in fields(KeySettings))
+
+
+def _settings_values(key: ApiKey) -> dict[str, Any]:
+    """A key's settings by name, lists copied (changing them leaves the key as it is)."""
+    values = {name: getattr(key, name) for name in SETTING_NAMES}
+    return {name: list(v) if isinstance(v, list) else v for name, v in values.items()}
+
+
 def _pepper() -> bytes:
     """The HMAC key for key hashes."""
     return current_app.config["API_KEY_PEPPER"]
@@ -109,13 +119,17 @@ def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) ->
     if key_type not in tokens.KEY_TYPES:
         add("key_type", "Choose publishable or secret.")
     label = (settings.label or "").strip()
-    if not label:
+    if NUL in label:
+        add("label", "Remove the NUL character (U+0000): a label cannot hold it.")
+    elif not label:
         add("label", "Enter a label, such as the app or script that uses the key.")
     elif len(label) > LABEL_MAX:
         add("label", f"Use at most {LABEL_MAX} characters for the label.")
     description = (settings.description or "").strip()
     if len(description) > DESCRIPTION_MAX:
         add("description", f"Use at most {DESCRIPTION_MAX} characters for the description.")
+    if NUL in description:
+        add("description", "Remove the NUL character (U+0000): a description cannot hold it.")
 
     clean_scopes: list[str] = []
     if key_type in tokens.KEY_TYPES:
@@ -125,9 +139,9 @@ def validate_settings(merchant_id: int, key_type: str, settings: KeySettings) ->
         except scopes.ScopeError as error:
             add("scopes", str(error))
 
-    if (
-        settings.market_id is not None
-        and db.session.scalar(
+    if settings.market_id is not None and (
+        not 1 <= settings.market_id <= ID_MAX
+        or db.session.scalar(
             select(Market.id).where(
                 Market.id == settings.market_id, Market.merchant_id == merchant_id
             )
@@ -257,16 +271,7 @@ def create_key(
 
 def settings_of(key: ApiKey) -> KeySettings:
     """The current settings of a key, as an edit form starts with them."""
-    return KeySettings(
-        label=key.label,
-        description=key.description,
-        scopes=list(key.scopes),
-        market_id=key.market_id,
-        allowed_origins=list(key.allowed_origins),
-        allowed_ip_ranges=list(key.allowed_ip_ranges),
-        rate_limit=key.rate_limit,
-        expires_at=key.expires_at,
-    )
+    return KeySettings(**_settings_values(key))
 
 
 def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
@@ -275,16 +280,7 @@ def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
         raise KeyNotActive(f"This key is {key.state}; it can no longer be edited.")
     clean = validate_settings(key.merchant_id, key.key_type, settings)
     changes: dict[str, Any] = {}
-    for name in (
-        "label",
-        "description",
-        "scopes",
-        "market_id",
-        "allowed_origins",
-        "allowed_ip_ranges",
-        "rate_limit",
-        "expires_at",
-    ):
+    for name in SETTING_NAMES:
         before, after = getattr(key, name), getattr(clean, name)
         if name == "expires_at" and _same_minute(before, after):
             continue  # the form shows expiry to the minute; posting it back is not a change
@@ -306,7 +302,7 @@ def _same_minute(before: datetime | None, after: datetime | None) -> bool:
 
 def _jsonable(value: Any) -> Any:
     """A value as the audit log's JSON stores it."""
-    return value.isoformat(timespec="minutes") if isinstance(value, datetime) else value
+    return iso_utc(value, "minutes") if isinstance(value, datetime) else value
 
 
 def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
@@ -321,16 +317,7 @@ def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
         # Rotating again would mint a second replacement and could move the stop time later.
         raise KeyNotActive("This key was already rotated; rotate its replacement instead.")
     now = utcnow()
-    clean = CleanSettings(
-        label=key.label,
-        description=key.description,
-        scopes=list(key.scopes),
-        market_id=key.market_id,
-        allowed_origins=list(key.allowed_origins),
-        allowed_ip_ranges=list(key.allowed_ip_ranges),
-        rate_limit=key.rate_limit,
-        expires_at=key.expires_at,
-    )
+    clean = CleanSettings(**_settings_values(key))
     new_key, token = _new_key(key.merchant_id, key.key_type, clean, actor, key.mode)
     stops_at = now + GRACE_PERIODS[grace]
     if key.expires_at is not None:

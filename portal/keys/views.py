@@ -1,13 +1,15 @@
-"""The keys pages: list, create and reveal, inspect, edit, rotate, revoke, audit log."""
+"""The keys pages: list, create and reveal, inspect, edit, rotate, revoke, audit log, markets."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, g, request, url_for
+from flask import Blueprint, Response, flash, g, request, url_for
 
-from portal.accounts.service import get_market, list_markets
-from portal.accounts.views import market_or_404
+from portal.accounts.access import login_required, market_or_404
+from portal.accounts.forms import MarketForm
+from portal.accounts.service import AccountError, add_market, get_market, list_markets
 from portal.htmx import is_partial, render_page_or_block, see_other
 from portal.keys import scopes, service
+from portal.keys.access import key_or_404
 from portal.keys.forms import (
     ConfirmForm,
     KeySettingsForm,
@@ -17,8 +19,8 @@ from portal.keys.forms import (
     is_key_type,
 )
 from portal.keys.models import ApiKey
-from portal.usage.views import key_usage_context
-from portal.web import login_required
+from portal.routing import id_arg
+from portal.usage.panel import key_usage_context
 
 bp = Blueprint("keys", __name__, url_prefix="/settings")
 
@@ -28,30 +30,15 @@ def _actor() -> service.Actor:
     return service.Actor(name=g.user.email, user_id=g.user.id, ip=request.remote_addr)
 
 
-def _key_or_404(key_id: int) -> ApiKey:
-    """The signed-in merchant's key, or 404 (another merchant's key does not exist here)."""
-    try:
-        return service.get_key(g.merchant.id, key_id)
-    except service.KeyNotFound:
-        abort(404)
-
-
 def _no_store(response: Response) -> Response:
     """Keep a page that shows a key out of every cache."""
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _read_only() -> None:
-    """405 for a POST to a read-only page; called after the 404 for another merchant's ids."""
-    if request.method not in ("GET", "HEAD"):
-        abort(405, valid_methods=["GET", "HEAD"])
-
-
 def _int_arg(name: str) -> int | None:
     """An integer query parameter, or None."""
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return id_arg(request.args.get(name))
 
 
 @bp.route("/api-keys")
@@ -61,12 +48,11 @@ def list_keys() -> Response:
     return _render_list(market=None)
 
 
-@bp.route("/markets/<int:market_id>/api-keys", methods=["GET", "POST"])
+@bp.route("/markets/<int:market_id>/api-keys")
 @login_required
 def market_keys(market_id: int) -> Response:
     """The keys of one market."""
     market = market_or_404(market_id)
-    _read_only()
     return _render_list(market=market)
 
 
@@ -163,12 +149,11 @@ def _render_reveal(key: ApiKey, token: str, event: str) -> Response:
     return _no_store(response)
 
 
-@bp.route("/api-keys/<int:key_id>", methods=["GET", "POST"])
+@bp.route("/api-keys/<int:key_id>")
 @login_required
 def show_key(key_id: int) -> Response:
     """Everything about one key."""
-    key = _key_or_404(key_id)
-    _read_only()
+    key = key_or_404(key_id)
     return _render_key(key)
 
 
@@ -195,7 +180,7 @@ def _render_key(key: ApiKey) -> Response:
 @login_required
 def edit_key(key_id: int) -> Response:
     """Change a key's settings; the key itself stays the same."""
-    key = _key_or_404(key_id)
+    key = key_or_404(key_id)
     if request.method == "POST":
         form = KeySettingsForm()
     else:
@@ -233,7 +218,7 @@ def _render_edit(key: ApiKey, form: KeySettingsForm, status: int = 200) -> Respo
 @login_required
 def rotate_key(key_id: int) -> Response:
     """Confirm, then replace the key; the old one stops now or after a grace period."""
-    key = _key_or_404(key_id)
+    key = key_or_404(key_id)
     form = RotateForm()
     if form.validate_on_submit():
         try:
@@ -253,7 +238,7 @@ def rotate_key(key_id: int) -> Response:
 @login_required
 def revoke_key(key_id: int) -> Response:
     """Confirm, then stop the key at once and for good."""
-    key = _key_or_404(key_id)
+    key = key_or_404(key_id)
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
@@ -277,4 +262,33 @@ def audit_log() -> Response:
         "main",
         events=events[:50],
         next_before=events[49].id if len(events) > 50 else None,
+    )
+
+
+@bp.route("/markets", methods=["GET", "POST"])
+@login_required
+def markets() -> Response:
+    """The merchant's markets with their key counts, and a form to add one."""
+    form = MarketForm()
+    if form.validate_on_submit():
+        try:
+            market = add_market(g.merchant.id, form.code.data, form.name.data)
+        except AccountError as error:
+            form[error.field].errors.append(error.message)
+        else:
+            flash(f"Market {market.code} added.", "success")
+            return see_other(url_for("keys.markets"), _render_markets)
+    status = 422 if form.errors else 200
+    return _render_markets(form, status)
+
+
+def _render_markets(form: MarketForm | None = None, status: int = 200) -> Response:
+    """The markets page (or its main block for htmx)."""
+    return render_page_or_block(
+        "accounts/markets.html",
+        "main",
+        status,
+        form=form or MarketForm(formdata=None),
+        markets=list_markets(g.merchant.id),
+        key_counts=service.count_keys_by_market(g.merchant.id),
     )

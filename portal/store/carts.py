@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from portal.api.schemas.carts import CartCreate, CartItemCreate
 from portal.database import utcnow
 from portal.extensions import db
 from portal.store.common import (
@@ -29,6 +28,7 @@ from portal.store.common import (
 )
 from portal.store.models import Cart, CartItem, Product
 from portal.store.products import catalog_of
+from portal.store.requests import CartCreate, CartItemCreate
 
 
 def carts_of(tenant: Tenant) -> Select[tuple[Cart]]:

@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Merchant
-from portal.api.schemas.orders import CheckoutCreate
 from portal.database import utcnow
 from portal.extensions import db
 from portal.store.carts import get_cart
@@ -39,6 +38,7 @@ from portal.store.customers import find_or_create_customer
 from portal.store.models import Cart, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.store.orders import move_order, return_stock
 from portal.store.products import catalog_of
+from portal.store.requests import CheckoutCreate
 
 HOLD_MINUTES_DEFAULT = 30
 HOLD_MINUTES_MIN = 5

@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Market
-from portal.api.schemas.products import ProductCreate, ProductUpdate
 from portal.database import utcnow
 from portal.extensions import db
 from portal.store.common import (
@@ -23,6 +22,7 @@ from portal.store.common import (
     transaction,
 )
 from portal.store.models import CartItem, OrderItem, Product
+from portal.store.requests import ProductCreate, ProductUpdate
 
 
 def products_of(tenant: Tenant) -> Select[tuple[Product]]:

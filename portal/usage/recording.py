@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import time
 
 from flask import Flask, Response, current_app, g, request
 
 from portal.database import utcnow
 from portal.extensions import db
+from portal.routing import rule_template
 from portal.usage import rollup
 from portal.usage.recorder import CallRecord, UsageRecorder
 
 logger = logging.getLogger(__name__)
-# <name>, <int:name>, <int(max=2147483647):name> -> {name}
-CONVERTER = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>")
 DENIAL_OUTCOMES = {
     "origin_not_allowed": "origin_denied",
     "secret_key_in_browser": "origin_denied",
@@ -48,7 +46,7 @@ def route_name() -> str:
 @functools.lru_cache(maxsize=1024)
 def _route_template(rule: str) -> str:
     """A rule as the route merchants see; computed once per rule, not per request."""
-    return CONVERTER.sub(r"{\1}", rule)[:120]
+    return rule_template(rule)[:120]
 
 
 def recorder() -> UsageRecorder:

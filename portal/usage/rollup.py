@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from portal.database import utcnow
+from portal.database import start_of_hour, utcnow
 from portal.extensions import db
 from portal.keys.models import ApiKey
 from portal.usage.models import (
@@ -32,11 +32,6 @@ def latency_column(latency_ms: float) -> str:
         if latency_ms <= bound:
             return column
     return LATENCY_COLUMNS[-1]
-
-
-def _hour(moment: datetime) -> datetime:
-    """The start of the hour of a moment."""
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def _upsert(table: Table, rows: list[dict[str, Any]], keys: list[str], counters: list[str]) -> None:
@@ -61,10 +56,10 @@ def write_batch(calls: list[CallRecord]) -> None:
     last_used: dict[int, datetime] = {}
     for call in calls:
         row = hourly.setdefault(
-            (call.api_key_id, _hour(call.at)),
+            (call.api_key_id, start_of_hour(call.at)),
             {
                 "api_key_id": call.api_key_id,
-                "hour": _hour(call.at),
+                "hour": start_of_hour(call.at),
                 "merchant_id": call.merchant_id,
                 "calls": 0,
                 "latency_sum_ms": 0.0,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 
-from portal.database import utcnow
+from portal.database import iso_utc, start_of_hour, utcnow
 from portal.extensions import db
 from portal.keys.models import ApiKey
 from portal.keys.service import EXPIRING_SOON
@@ -69,8 +69,8 @@ class UsageSummary:
     def as_dict(self) -> dict[str, Any]:
         """The figures as JSON-ready values."""
         return {
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso_utc(self.start),
+            "end": iso_utc(self.end),
             "total_calls": self.total_calls,
             "calls_last_24h": self.calls_24h,
             "calls": self.window_calls,
@@ -80,11 +80,6 @@ class UsageSummary:
             "outcomes": {name: self.outcomes.get(name, 0) for name in OUTCOMES},
             "top_endpoints": self.top_endpoints,
         }
-
-
-def _iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with a Z."""
-    return moment.replace(microsecond=0).isoformat() + "Z"
 
 
 def _round(value: float | None) -> float | None:
@@ -108,11 +103,6 @@ def percentile(histogram: list[int], fraction: float) -> float | None:
         seen += count
         lower = float(upper) if upper is not None else lower
     return float(LATENCY_BOUNDS_MS[-1])
-
-
-def _hour(moment: datetime) -> datetime:
-    """The start of the hour of a moment."""
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def window_start(end: datetime) -> datetime:
@@ -150,14 +140,14 @@ def summarize(
     ]
     rows = db.session.execute(
         select(UsageHourly.hour, *sums)
-        .where(*scope, UsageHourly.hour >= _hour(start), UsageHourly.hour < end)
+        .where(*scope, UsageHourly.hour >= start_of_hour(start), UsageHourly.hour < end)
         .group_by(UsageHourly.hour)
     ).all()
     by_hour: dict[datetime, int] = {}
     by_day: dict[date, int] = {}
     outcomes = dict.fromkeys(OUTCOMES, 0)
     histogram = [0] * len(LATENCY_COLUMNS)
-    last_hour = _hour(now)
+    last_hour = start_of_hour(now)
     first_hour_of_24 = last_hour - timedelta(hours=23)  # the 24 hourly bars, this hour included
     for hour, calls, latency_sum, *rest in rows:
         calls = int(calls or 0)

@@ -7,44 +7,23 @@ import io
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from flask import Blueprint, Response, abort, g, stream_with_context
+from flask import Blueprint, Response, g, stream_with_context
 
+from portal.accounts.access import login_required
+from portal.database import iso_utc
 from portal.htmx import render_page_or_block
-from portal.keys import service as keys
-from portal.keys.models import ApiKey
+from portal.keys.access import key_or_404
 from portal.usage import stats
-from portal.web import login_required
+from portal.usage.panel import chart_labels, key_usage_context
 
 bp = Blueprint("usage", __name__, url_prefix="/settings")
-
-
-def chart_labels() -> dict[str, object]:
-    """Label formats for the charts' bars."""
-    return {
-        "hour_label": lambda moment: moment.strftime("%H:00"),
-        "day_label": lambda day: day.strftime("%b %d"),
-        "outcome_labels": stats.OUTCOME_LABELS,
-    }
-
-
-def key_usage_context(key: ApiKey) -> dict[str, object]:
-    """What the usage panel of a key needs."""
-    return {"usage": stats.summarize(merchant_id=key.merchant_id, key_id=key.id), **chart_labels()}
-
-
-def _key_or_404(key_id: int) -> ApiKey:
-    """The signed-in merchant's key, or 404."""
-    try:
-        return keys.get_key(g.merchant.id, key_id)
-    except keys.KeyNotFound:
-        abort(404)
 
 
 @bp.route("/api-keys/<int:key_id>/usage")
 @login_required
 def key_usage(key_id: int) -> Response:
     """A key's usage: the panel alone for htmx polling, a page without JavaScript."""
-    key = _key_or_404(key_id)
+    key = key_or_404(key_id)
     return render_page_or_block("usage/key.html", "usage_panel", key=key, **key_usage_context(key))
 
 
@@ -85,7 +64,7 @@ def _cell(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds") + "Z"
+        return iso_utc(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
@@ -100,7 +79,7 @@ KEY_CSV_HEADER = ["hour", "calls", *stats.OUTCOMES, "avg_latency_ms"]
 @login_required
 def key_usage_csv(key_id: int) -> Response:
     """Every hourly rollup of a key, oldest first."""
-    key = _key_or_404(key_id)
+    key = key_or_404(key_id)
     rows = (
         [
             _cell(row.hour),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.accounts.models import Merchant, User
+from portal.config import load_config
 from tests.conftest import PASSWORD, csrf_token, sign_in
 from tests.helpers import HX, assert_fragment, assert_full_page, count, field_errors, html, text
 
@@ -91,6 +93,23 @@ def test_register_signs_the_new_merchant_in(client: FlaskClient, htmx: bool) -> 
         ({"password": "short"}, "password", "at least 10"),
         ({"store_name": ""}, "store_name", "required"),
         ({"email": "OWNER@shop.test"}, "email", "already exists"),
+        # argon2 (passlib) refuses more than 4,096 bytes: these were 500s
+        ({"password": "x" * 4097}, "password", "at most 1,024 characters"),
+        ({"password": "€" * 1025}, "password", "at most 1,024 characters"),
+        # PostgreSQL text cannot hold U+0000: these were 500s
+        ({"store_name": "Corner\x00Shop"}, "store_name", "U+0000"),
+        ({"email": "new\x00@shop.test"}, "email", "valid email"),
+    ],
+    ids=[
+        "bad-email",
+        "no-email",
+        "short-password",
+        "no-store-name",
+        "taken",
+        "4097-password",
+        "long-utf8-password",
+        "nul-store-name",
+        "nul-email",
     ],
 )
 def test_register_errors_are_shown_beside_their_field(
@@ -139,8 +158,15 @@ def test_login_signs_in(client: FlaskClient, user: User, htmx: bool) -> None:
 @BOTH
 @pytest.mark.parametrize(
     ("email", "password"),
-    [("owner@shop.test", "wrong password"), ("nobody@shop.test", PASSWORD)],
-    ids=["wrong-password", "unknown-email"],
+    [
+        ("owner@shop.test", "wrong password"),
+        ("nobody@shop.test", PASSWORD),
+        # Too long for argon2: was a 500 for a known email and a 422 for an unknown one.
+        ("owner@shop.test", "x" * 4097),
+        ("nobody@shop.test", "x" * 4097),
+        ("owner@shop.test", "€" * 2000),
+    ],
+    ids=["wrong-password", "unknown-email", "4097-known", "4097-unknown", "6000-bytes-known"],
 )
 def test_login_with_wrong_credentials_says_so_beside_the_password(
     client: FlaskClient, user: User, email: str, password: str, htmx: bool
@@ -152,6 +178,42 @@ def test_login_with_wrong_credentials_says_so_beside_the_password(
     assert field_errors(soup, "password") == "The email or password is not right."
     assert soup.find("input", attrs={"name": "email"})["value"] == email
     assert signed_in_as(client) is None
+
+
+def test_an_email_with_a_nul_byte_is_just_not_right(client: FlaskClient, user: User) -> None:
+    response = submit(client, "/auth/login", {"email": "owner@shop.test\x00", "password": PASSWORD})
+
+    assert response.status_code == 422
+    assert field_errors(html(response), "password") == "The email or password is not right."
+    assert signed_in_as(client) is None
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"REGISTER_LIMIT_PER_IP": "3/minute"}], indirect=True, ids=["3-a-minute"]
+)
+def test_registering_is_rate_limited_per_address(client: FlaskClient) -> None:
+    def register(n: int, ip: str) -> int:
+        token = csrf_token(client, "/auth/register")
+        data = {"store_name": f"Shop {n}", "email": f"s{n}@shop.test", "password": "long enough pw"}
+        response = client.post(
+            "/auth/register", data={"csrf_token": token, **data}, environ_base={"REMOTE_ADDR": ip}
+        )
+        return response.status_code
+
+    statuses = [register(n, "192.0.2.40") for n in range(5)]
+
+    assert statuses == [303, 303, 303, 429, 429]
+    assert count(Merchant) == 3
+    assert register(9, "192.0.2.41") == 303  # another address is not slowed
+    assert count(Merchant) == 4
+
+
+def test_registering_is_limited_by_default(tmp_path: Path) -> None:
+    # 24 sign-ups in 4 s (each a 64 MiB argon2 hash) took the server down: a few a minute is plenty.
+    limit = load_config(tmp_path, environ={})["REGISTER_LIMIT_PER_IP"]
+
+    per_minute = int(limit.split(";")[0].split("/")[0])
+    assert limit.split(";")[0].endswith("/minute") and per_minute <= 10
 
 
 def test_a_settings_page_sends_you_to_login_and_back(client: FlaskClient, user: User) -> None:
@@ -180,6 +242,9 @@ def test_a_settings_page_sends_you_to_login_and_back(client: FlaskClient, user: 
         ("javascript:alert(1)", KEYS),
         ("evil.com", KEYS),
         ("", KEYS),
+        # Headers are Latin-1: a raw "€" in HX-Redirect was a 500; it travels percent-encoded.
+        ("/settings/api-keys?label=Café€", "/settings/api-keys?label=Caf%C3%A9%E2%82%AC"),
+        ("/settings/api-keys?label=✓", "/settings/api-keys?label=%E2%9C%93"),
     ],
 )
 @BOTH
@@ -273,21 +338,43 @@ def test_signing_in_starts_a_fresh_session(client: FlaskClient, user: User) -> N
     [{"LOGIN_LIMIT_PER_ACCOUNT": "3/minute", "LOGIN_LIMIT_PER_IP": "100/minute"}],
     indirect=True,
 )
-def test_login_is_rate_limited_per_account_from_any_address(
+def test_login_is_rate_limited_per_account_and_address(
     client: FlaskClient, user: User, other_user: User
 ) -> None:
     statuses = [
-        login(client, user.email, "wrong password", ip=f"198.51.100.{n}").status_code
-        for n in range(1, 4)
+        login(client, user.email, "wrong password", ip="198.51.100.7").status_code for _ in range(3)
     ]
     assert statuses == [422, 422, 422]
 
-    blocked = login(client, user.email.upper(), PASSWORD, ip="203.0.113.50")
+    blocked = login(client, user.email.upper(), PASSWORD, ip="198.51.100.7")
 
     assert blocked.status_code == 429
     assert "Too many attempts" in text(html(blocked))
     assert signed_in_as(client) is None
-    assert login(client, other_user.email, PASSWORD, ip="198.51.100.1").status_code == 303
+    # Another account from that address is not this account's attempts.
+    assert login(client, other_user.email, PASSWORD, ip="198.51.100.7").status_code == 303
+
+
+def test_wrong_passwords_from_anywhere_do_not_lock_the_owner_out(
+    client: FlaskClient, user: User, tmp_path: Path
+) -> None:
+    # The production limits (5 per account and address, 20 per address, per minute): an attacker
+    # sends 12 wrong passwords for the owner's email; the owner signs in from their own address.
+    limits = load_config(tmp_path, environ={})
+    client.application.config.update(
+        LOGIN_LIMIT_PER_ACCOUNT=limits["LOGIN_LIMIT_PER_ACCOUNT"],
+        LOGIN_LIMIT_PER_IP=limits["LOGIN_LIMIT_PER_IP"],
+    )
+    attacker = [
+        login(client, user.email, f"guess number {n}", ip="203.0.113.66").status_code
+        for n in range(12)
+    ]
+
+    owner = login(client, user.email, PASSWORD, ip="198.51.100.20")
+
+    assert attacker == [422] * 5 + [429] * 7
+    assert owner.status_code == 303
+    assert signed_in_as(client) == user.email
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from portal.keys.models import ApiKey
 from portal.store import service as store
 from portal.store.models import Customer
 from tests.conftest import make_key
-from tests.store import TIMESTAMP, Api, add_product, error_of, secret_token
+from tests.factories import TIMESTAMP, Api, add_product, error_of, secret_token
 
 
 def checkout(user: User, email: str, quantity: int = 1) -> int:

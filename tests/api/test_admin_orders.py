@@ -9,7 +9,7 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.store import service as store
 from portal.store.models import Order, Product
-from tests.store import TIMESTAMP, Api, add_product, error_of, secret_token
+from tests.factories import TIMESTAMP, Api, add_product, error_of, secret_token
 
 
 @pytest.fixture

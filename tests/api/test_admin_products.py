@@ -12,7 +12,7 @@ from portal.accounts import service as accounts
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.store.models import Product
-from tests.store import TIMESTAMP, Api, add_product, error_of, secret_token
+from tests.factories import TIMESTAMP, Api, add_product, error_of, secret_token
 
 NEW_PRODUCT = {
     "name": "Merino beanie",

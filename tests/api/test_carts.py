@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from portal.accounts import service as accounts
 from portal.accounts.models import User
-from tests.store import TIMESTAMP, Api, add_product, error_of, publishable_token
+from tests.factories import TIMESTAMP, Api, add_product, error_of, publishable_token
 
 
 @pytest.fixture

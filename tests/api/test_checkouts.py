@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.store import checkouts
 from portal.store import service as store
 from portal.store.models import Customer, Order, Product
-from tests.store import TIMESTAMP, Api, add_product, error_of, publishable_token, secret_token
+from tests.factories import TIMESTAMP, Api, add_product, error_of, publishable_token, secret_token
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.store.models import Cart, Product
-from tests.store import Api, add_product, error_of, secret_token
+from tests.factories import Api, add_product, error_of, secret_token
 
 
 @pytest.fixture

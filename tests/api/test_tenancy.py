@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.store import service as store
 from portal.store.models import Cart, Order, Product
 from tests.conftest import make_key
-from tests.store import ALL_SCOPES, Api, add_product, error_of, secret_token
+from tests.factories import ALL_SCOPES, Api, add_product, error_of, secret_token
 
 # Every store route, its scope (the SPEC's table) and a request that would succeed with it.
 ROUTES = [

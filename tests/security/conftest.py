@@ -1,17 +1,12 @@
-"""Fixtures of the attack tests: a victim merchant with a market and a key, and row counts."""
+"""What the route attacks need: the portal's routes from the url_map, and bodies to post.
+
+The `victim` fixture (a merchant with a market and a key) is in tests/conftest.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from flask import Flask
-from sqlalchemy import func, select
-
-from portal.accounts import service as accounts
-from portal.accounts.models import User
-from portal.extensions import db
-from portal.keys.models import ApiKey
 
 # Every portal blueprint; the API (`api`) and `static` answer for themselves.
 PORTAL_BLUEPRINTS = ("web", "accounts", "keys", "usage")
@@ -35,32 +30,6 @@ def fill(rule: str, ids: dict[str, int]) -> str:
         rule = rule.replace(f"<int:{name}>", str(value))
     assert "<" not in rule, f"no id to put in {rule}: teach this test the new argument"
     return rule
-
-
-def row_counts() -> dict[str, int]:
-    """The number of rows in every table of the database."""
-    db.session.expire_all()
-    return {
-        table.name: db.session.scalar(select(func.count()).select_from(table))
-        for table in db.metadata.sorted_tables
-    }
-
-
-def key_state(key_id: int) -> dict[str, Any]:
-    """Every column of a key, to show a request changed nothing about it."""
-    db.session.expire_all()
-    key = db.session.get(ApiKey, key_id)
-    return {column.name: getattr(key, column.key) for column in ApiKey.__mapper__.columns}
-
-
-@pytest.fixture
-def victim(user: User) -> dict[str, int]:
-    """`user`'s merchant with a market and a key in it: the ids an attacker would try."""
-    from tests.conftest import make_key
-
-    market = accounts.add_market(user.merchant_id, "US", "United States")
-    key, _ = make_key(user, "secret", label="Victim's key", market_id=market.id)
-    return {"key_id": key.id, "market_id": market.id}
 
 
 def form_body(endpoint: str) -> dict[str, Any]:

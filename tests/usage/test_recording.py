@@ -13,8 +13,8 @@ from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
 from portal.usage.recording import outcome_of
 from tests.api.conftest import bearer
 from tests.conftest import make_key
+from tests.factories import PUBLISHABLE_SCOPES, SECRET_SCOPES, add_product
 from tests.helpers import count
-from tests.store import PUBLISHABLE_SCOPES, SECRET_SCOPES, add_product
 from tests.usage.conftest import outcome_totals, recent
 
 API = "/api/v1"

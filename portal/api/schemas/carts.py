@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field
 
-from portal.api.schemas.base import RequestModel, ResponseModel, Timestamp
+from portal.api.schemas.base import ResponseModel, Timestamp
 from portal.store import models as orm
-from portal.store.common import CART_STATUSES, ID_MAX, QUANTITY_MAX
-
-ProductId = Annotated[int, Field(ge=1, le=ID_MAX, description="a product id", examples=[42])]
-Quantity = Annotated[
-    int,
-    Field(ge=1, le=QUANTITY_MAX, description=f"an integer from 1 to {QUANTITY_MAX}", examples=[2]),
-]
-
-
-class CartItemCreate(RequestModel):
-    """A product to put in a cart; adding one already there raises its quantity."""
-
-    object_name: ClassVar[str] = "cart item"
-
-    product_id: ProductId
-    quantity: Quantity = 1
-
-
-class CartCreate(RequestModel):
-    """A new cart, empty or with items (all of them are added, or none)."""
-
-    object_name: ClassVar[str] = "cart"
-
-    items: list[CartItemCreate] = Field(
-        default_factory=list, description="a list of {product_id, quantity} objects"
-    )
+from portal.store.common import CART_STATUSES
+from portal.store.requests import CartCreate, CartItemCreate  # noqa: F401 - re-exported
 
 
 class Line(ResponseModel):

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field
 
-from portal.accounts.service import normalize_email
-from portal.api.schemas.base import RequestModel, ResponseModel, Timestamp, list_of
+from portal.api.schemas.base import ResponseModel, Timestamp, list_of
 from portal.api.schemas.carts import Line
 from portal.store import models as orm
-from portal.store.common import CART_ID_MAX, EMAIL_MAX, ORDER_STATUSES
-from portal.store.customers import is_valid_email
+from portal.store.common import ORDER_STATUSES
+from portal.store.requests import CheckoutCreate  # noqa: F401 - re-exported
 
 OrderStatus = Literal[ORDER_STATUSES]  # type: ignore[valid-type]
-
-
-def _valid_email(value: str) -> str:
-    email = normalize_email(value)
-    if not is_valid_email(email):
-        raise ValueError("not an email address")
-    return email
-
-
-class CheckoutCreate(RequestModel):
-    """Check out a cart for a shopper's email."""
-
-    object_name: ClassVar[str] = "checkout"
-
-    cart_id: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=CART_ID_MAX),
-        Field(description="a cart id", examples=["cart_8fJ2kQ0aZx4LmN7pR1sT3uVw"]),
-    ]
-    email: Annotated[
-        str,
-        AfterValidator(_valid_email),
-        Field(
-            max_length=EMAIL_MAX,
-            description="a valid email address",
-            examples=["ann@example.com"],
-        ),
-    ]
 
 
 class OrderCustomer(ResponseModel):

@@ -2,98 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field
 
 from portal.accounts.models import Market as MarketRow
-from portal.api.schemas.base import RequestModel, ResponseModel, Timestamp, list_of
+from portal.api.schemas.base import ResponseModel, Timestamp, list_of
 from portal.store import models as orm
 from portal.store.common import (
-    DESCRIPTION_MAX,
-    INVENTORY_MAX,
-    NAME_MAX,
-    PRICE_MAX,
-    SKU_MAX,
     Tenant,
 )
-
-CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
-
-
-def _none_if_blank(value: str | None) -> str | None:
-    return value or None
-
-
-def _empty_if_none(value: str | None) -> str:
-    return value or ""
-
-
-ProductName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
-    Field(description="a non-empty string", examples=["Enamel mug"]),
-]
-ProductDescription = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_MAX)] | None,
-    AfterValidator(_empty_if_none),
-    Field(description="a string", examples=["350 ml, white with a blue rim."]),
-]
-Price = Annotated[
-    int,
-    Field(ge=0, le=PRICE_MAX, description="a non-negative integer (minor units)", examples=[1800]),
-]
-Currency = Annotated[
-    str,
-    StringConstraints(pattern=CURRENCY_PATTERN, to_upper=True),
-    Field(description="a three-letter ISO 4217 code, such as USD", examples=["USD"]),
-]
-Sku = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=SKU_MAX)] | None,
-    AfterValidator(_none_if_blank),
-    Field(description="a string or null (unique per merchant)", examples=["MUG-02"]),
-]
-Inventory = Annotated[
-    int, Field(ge=0, le=INVENTORY_MAX, description="a non-negative integer", examples=[120])
-]
-Published = Annotated[bool, Field(description="true or false")]
-MarketCodes = Annotated[
-    list[str],
-    Field(
-        description='a list of market codes, such as ["US"]',
-        examples=[["US", "EU"]],
-    ),
-]
-
-
-class ProductCreate(RequestModel):
-    """A new product; `name`, `price` and `currency` are required."""
-
-    object_name: ClassVar[str] = "product"
-
-    name: ProductName
-    description: ProductDescription = ""
-    price: Price
-    currency: Currency
-    sku: Sku = None
-    inventory: Inventory = 0
-    published: Published = False
-    markets: MarketCodes = None  # type: ignore[assignment]
-
-
-class ProductUpdate(RequestModel):
-    """A change to a product: only the fields given change."""
-
-    object_name: ClassVar[str] = "product"
-
-    name: ProductName = None  # type: ignore[assignment]
-    description: ProductDescription = None
-    price: Price = None  # type: ignore[assignment]
-    currency: Currency = None  # type: ignore[assignment]
-    sku: Sku = None
-    inventory: Inventory = None  # type: ignore[assignment]
-    published: Published = None  # type: ignore[assignment]
-    markets: MarketCodes = None  # type: ignore[assignment]
+from portal.store.requests import ProductCreate, ProductUpdate  # noqa: F401 - re-exported
 
 
 def visible_markets(product: orm.Product, tenant: Tenant) -> list[str]:

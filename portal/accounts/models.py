@@ -22,6 +22,8 @@ class Merchant(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     plan: Mapped[str] = mapped_column(String(16), default=PLAN_ACTIVE)
+    # Where shoppers' password-reset links go when the request's Origin is not an allowed one.
+    storefront_url: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="merchant")

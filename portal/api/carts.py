@@ -8,6 +8,7 @@ from flask import url_for
 
 from portal.api import bp, serializers
 from portal.api.auth import require_scope
+from portal.api.customers import optional_customer
 from portal.api.errors import json_body
 from portal.store import service as store
 
@@ -16,7 +17,9 @@ from portal.store import service as store
 @require_scope("cart:write")
 def create_cart() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A new cart bound to the key's market; the body (optional) may hold `items`."""
-    cart = store.create_cart(serializers.current_tenant(), json_body())
+    shopper = optional_customer()  # X-Customer-Token: the cart is the shopper's
+    customer_id = shopper.customer.id if shopper else None
+    cart = store.create_cart(serializers.current_tenant(), json_body(), customer_id=customer_id)
     location = url_for("api.get_cart", cart_id=cart.id)
     return serializers.cart(cart), 201, {"Location": location}
 

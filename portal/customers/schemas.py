@@ -188,6 +188,13 @@ class AdminCustomerOut(CustomerOut):
     sessions: list[SessionOut]
 
 
+class AcceptedOut(Response):
+    """202 for codes and resets: the same answer whether or not the email has an account."""
+
+    object: Literal["accepted"] = "accepted"
+    message: str
+
+
 class SignOutEverywhereOut(Response):
     """What `POST /admin/customers/<id>/sign-out` ended."""
 

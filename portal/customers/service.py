@@ -665,11 +665,14 @@ class CustomerDetail:
     open_sessions: list[CustomerSession]
 
 
-def get_customer(merchant_id: int, customer_id: int) -> Customer:
-    """One customer of the merchant, or CustomerNotFound."""
-    customer = db.session.scalar(
-        select(Customer).where(Customer.merchant_id == merchant_id, Customer.id == customer_id)
-    )
+def get_customer(merchant_id: int, customer_id: int, market_id: int | None = None) -> Customer:
+    """One customer of the merchant (for a market: one who ordered there), or CustomerNotFound."""
+    query = select(Customer).where(Customer.merchant_id == merchant_id, Customer.id == customer_id)
+    if market_id is not None:
+        query = query.where(
+            Customer.id.in_(select(Order.customer_id).where(Order.market_id == market_id))
+        )
+    customer = db.session.scalar(query)
     if customer is None:
         raise CustomerNotFound(f"No such customer: {customer_id}.")
     return customer
@@ -696,9 +699,11 @@ def open_sessions(customer_id: int) -> list[CustomerSession]:
     )
 
 
-def customer_detail(merchant_id: int, customer_id: int) -> CustomerDetail:
+def customer_detail(
+    merchant_id: int, customer_id: int, market_id: int | None = None
+) -> CustomerDetail:
     """Everything the merchant sees about one customer."""
-    customer = get_customer(merchant_id, customer_id)
+    customer = get_customer(merchant_id, customer_id, market_id)
     order_count = db.session.scalar(
         select(func.count()).select_from(Order).where(Order.customer_id == customer.id)
     )

@@ -544,8 +544,11 @@ def _add_to_cart(cart: Cart, product_id: int, quantity: int, prefix: str = "") -
     cart.updated_at = utcnow()
 
 
-def create_cart(tenant: Tenant, data: Mapping[str, Any] | None = None) -> Cart:
-    """A new open cart in the tenant's market, optionally with items, in one transaction."""
+def create_cart(
+    tenant: Tenant, data: Mapping[str, Any] | None = None, customer_id: int | None = None
+) -> Cart:
+    """A new open cart in the tenant's market, optionally with items, in one transaction;
+    `customer_id`: the signed-in shopper it belongs to."""
     data = data or {}
     _reject_unknown(data, CART_FIELDS, "cart")
     items = data.get("items", [])
@@ -557,6 +560,7 @@ def create_cart(tenant: Tenant, data: Mapping[str, Any] | None = None) -> Cart:
             id=_random_id(CART_ID_PREFIX),
             merchant_id=tenant.merchant_id,
             market_id=tenant.market_id,
+            customer_id=customer_id,
             status=CART_OPEN,
         )
         db.session.add(cart)
@@ -603,23 +607,31 @@ def _clean_checkout(data: Mapping[str, Any]) -> tuple[str, str]:
     return cart_id.strip(), email
 
 
-def checkout(tenant: Tenant, data: Mapping[str, Any]) -> CheckoutResult:
+def checkout(
+    tenant: Tenant, data: Mapping[str, Any], customer_id: int | None = None
+) -> CheckoutResult:
     """Turn an open cart into a checkout session and a pending order, reserving inventory.
 
     All or nothing: if any line cannot be reserved, no inventory, order or customer changes.
+    The order belongs to `customer_id` (the signed-in shopper), else to the cart's shopper, else
+    to the guest customer of `email`; another shopper's cart is not found.
     """
     cart_id, email = _clean_checkout(data)
     try:
-        return _checkout(tenant, cart_id, email)
+        return _checkout(tenant, cart_id, email, customer_id)
     except IntegrityError:
         # A concurrent checkout created this customer first; it exists now, so try once more.
-        return _checkout(tenant, cart_id, email)
+        return _checkout(tenant, cart_id, email, customer_id)
 
 
-def _checkout(tenant: Tenant, cart_id: str, email: str) -> CheckoutResult:
+def _checkout(
+    tenant: Tenant, cart_id: str, email: str, customer_id: int | None = None
+) -> CheckoutResult:
     """One attempt at a checkout, in one transaction."""
     with _transaction():
         cart = get_cart(tenant, cart_id)
+        if customer_id is not None and cart.customer_id not in (None, customer_id):
+            raise CartNotFound(f"No such cart: {cart_id}.")
         if cart.status != CART_OPEN:
             raise CartClosed(f"Cart {cart.id} is already checked out.")
         if not cart.items:
@@ -669,7 +681,11 @@ def _checkout(tenant: Tenant, cart_id: str, email: str) -> CheckoutResult:
         total = sum(line.unit_price * line.quantity for line in lines)
         if total > TOTAL_MAX:
             raise InvalidField("cart_id", "The cart total is too large for one order.")
-        customer = _find_or_create_customer(tenant.merchant_id, email)
+        owner_id = customer_id if customer_id is not None else cart.customer_id
+        if owner_id is not None:
+            customer = db.session.get(Customer, owner_id)
+        else:
+            customer = _find_or_create_customer(tenant.merchant_id, email)
         order = Order(
             merchant_id=tenant.merchant_id,
             market_id=cart.market_id,

@@ -3,6 +3,10 @@ Sign out everywhere."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +21,7 @@ from portal.store import service as store
 from tests.customers.conftest import register
 from tests.helpers import HX, assert_fragment, assert_full_page, html, text
 from tests.store import add_product
+from tests.test_html_validity import HTMX_ATTRIBUTE, VNU
 
 LONG_NAME = "Maximiliane Adelheid Wilhelmina von Hohenzollern-Sigmaringen " * 2
 
@@ -198,3 +203,34 @@ def test_sign_out_everywhere_with_htmx_answers_the_page_fragment(
     soup = assert_fragment(response)
     assert "signed out everywhere (1 session ended)" in soup.get_text()
     assert soup.find("button", string="Sign out everywhere") is None
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed (vnu needs it)")
+def test_the_customer_pages_are_valid_html(
+    signed_in: FlaskClient, user: User, tmp_path: Path
+) -> None:
+    shopper = register(user.merchant_id, "ada@example.com", name="Ada & <Lovelace>")
+    for index in range(26):
+        register(user.merchant_id, f"shopper{index:02d}@example.com")
+    pages = {
+        "customers": signed_in.get("/settings/customers?page=2"),
+        "customers-empty-search": signed_in.get("/settings/customers?q=zebra"),
+        "customer": signed_in.get(f"/settings/customers/{shopper.customer.id}"),
+    }
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        (tmp_path / f"{name}.html").write_text(response.get_data(as_text=True), encoding="utf-8")
+    result = subprocess.run(
+        ["java", "-jar", str(VNU), "--format", "json", "--stdout", "--errors-only", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    errors = [
+        f"{Path(message.get('url', '')).name}:{message.get('lastLine')}: {message['message']}"
+        for message in json.loads(result.stdout)["messages"]
+        if message.get("type") in ("error", "non-document-error")
+        and not HTMX_ATTRIBUTE.match(message["message"])
+    ]
+    assert not errors, "\n".join(errors)

@@ -53,6 +53,27 @@ ERRORS: dict[type[customers.CustomerError], tuple[int, str]] = {
     customers.CustomerNotFound: (404, "not_found"),
 }
 
+# For the OpenAPI document: (method, path under /api/v1) -> (body model, response model, status).
+OPENAPI_OPERATIONS: dict[
+    tuple[str, str], tuple[type[BaseModel] | None, type[BaseModel] | None, int]
+]
+OPENAPI_OPERATIONS = {
+    ("POST", "/customers"): (RegisterBody, SignInOut, 201),
+    ("POST", "/customers/sessions"): (SessionBody, SignInOut, 201),
+    ("POST", "/customers/codes"): (EmailBody, AcceptedOut, 202),
+    ("POST", "/customers/sessions/refresh"): (RefreshBody, SignInOut, 201),
+    ("DELETE", "/customers/sessions/current"): (None, None, 204),
+    ("POST", "/customers/password-resets"): (EmailBody, AcceptedOut, 202),
+    ("POST", "/customers/password-resets/confirm"): (ResetConfirmBody, None, 204),
+    ("GET", "/customers/me"): (None, CustomerOut, 200),
+    ("PATCH", "/customers/me"): (ProfileUpdate, CustomerOut, 200),
+    ("GET", "/customers/me/orders"): (None, None, 200),
+    ("GET", "/customers/me/orders/{order_id}"): (None, None, 200),
+    ("GET", "/admin/customers/{customer_id}"): (None, AdminCustomerOut, 200),
+    ("PATCH", "/admin/customers/{customer_id}"): (AdminCustomerUpdate, AdminCustomerOut, 200),
+    ("POST", "/admin/customers/{customer_id}/sign-out"): (None, SignOutEverywhereOut, 200),
+}
+
 
 def parse_body(model: type[Body]) -> Body:
     """The request's JSON body as `model`, or 400 `invalid_request` naming the first bad field."""

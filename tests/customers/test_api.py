@@ -662,3 +662,23 @@ def test_changing_a_customer_needs_customers_write(
     assert error_of(response) == (403, "insufficient_scope")
     assert '"customers:write"' in response.get_json()["error"]["message"]
     assert shop.call("GET", "/customers/me").status_code == 200
+
+
+def test_every_customer_route_is_in_the_openapi_document_with_its_scope(
+    client: FlaskClient,
+) -> None:
+    from portal.api.customers import OPENAPI_OPERATIONS
+
+    paths = client.get(API + "/openapi.json").get_json()["paths"]
+    for method, path in OPENAPI_OPERATIONS:
+        operation = paths[path][method.lower()]
+        expected = (
+            "customer:auth"
+            if path.startswith("/customers")
+            else ("customers:read" if method == "GET" else "customers:write")
+        )
+        assert operation["x-required-scope"] == expected, (method, path)
+    body_models = [body for body, _, _ in OPENAPI_OPERATIONS.values() if body is not None]
+    for model in body_models:
+        schema = model.model_json_schema()
+        assert schema["additionalProperties"] is False, model.__name__

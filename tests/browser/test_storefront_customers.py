@@ -15,7 +15,7 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.store.models import Order, Product
-from tests.browser.conftest import open_tab
+from tests.browser.conftest import open_tab, run_axe, sign_in
 from tests.conftest import make_key, make_user
 
 ACCESS_SECONDS = 3
@@ -175,3 +175,41 @@ def test_a_storefront_runs_shopper_accounts_with_fetch(
         "after 401 invalid_customer_token",
         "refresh after sign out 401 invalid_customer_token",
     ]
+
+
+def test_a_merchant_finds_a_shopper_and_signs_them_out_everywhere(
+    browser: Any, live_app: tuple[Flask, str]
+) -> None:
+    from portal.customers import service as customers
+
+    app, base_url = live_app
+    with app.app_context():
+        merchant = make_user("support@shop.test", "Support Shop")
+        shopper = customers.register(
+            merchant.merchant_id,
+            "grace@example.com",
+            "plum jam on toast",
+            "Grace Brewster",
+            customers.Client(ip="203.0.113.8", user_agent="Safari on iPhone"),
+        )
+        customers.register(merchant.merchant_id, "ada@example.com", "plum jam on toast", "Ada")
+        merchant_id, access_token = merchant.merchant_id, shopper.access_token
+
+    with open_tab(browser) as tab:
+        sign_in(tab, base_url, "support@shop.test")
+        tab.get_by_role("link", name="Customers").click()
+        tab.get_by_label("Email or name").fill("brewster")
+        tab.get_by_role("button", name="Search").click()
+        tab.wait_for_url("**/settings/customers?q=brewster")
+        assert tab.locator("#customer-list tbody tr").count() == 1
+        tab.get_by_role("link", name="grace@example.com").click()
+        tab.get_by_role("heading", name="grace@example.com").wait_for()
+        assert "Safari on iPhone" in tab.locator("table").nth(1).inner_text()
+        assert run_axe(tab) == []
+        tab.once("dialog", lambda dialog: dialog.accept())
+        tab.get_by_role("button", name="Sign out everywhere").click()
+        tab.get_by_text("grace@example.com is signed out everywhere (1 session ended).").wait_for()
+        assert "Not signed in anywhere." in tab.locator("table").nth(1).inner_text()
+
+    with app.app_context(), pytest.raises(customers.InvalidToken):
+        customers.authenticate(merchant_id, access_token)

@@ -23,7 +23,8 @@ from tests.helpers import HX, assert_fragment, assert_full_page, html, text
 from tests.store import add_product
 from tests.test_html_validity import HTMX_ATTRIBUTE, VNU
 
-LONG_NAME = "Maximiliane Adelheid Wilhelmina von Hohenzollern-Sigmaringen " * 2
+# As long as a name may be (120 characters).
+LONG_NAME = ("Maximiliane Adelheid Wilhelmina von Hohenzollern-Sigmaringen " * 2)[:120]
 
 
 def _get(client: FlaskClient, url: str, htmx: bool) -> Any:

@@ -682,3 +682,34 @@ def test_every_customer_route_is_in_the_openapi_document_with_its_scope(
     for model in body_models:
         schema = model.model_json_schema()
         assert schema["additionalProperties"] is False, model.__name__
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [("cat_nonsense", "invalid_customer_token"), (None, "customer_token_expired")],
+    ids=["malformed", "expired"],
+)
+def test_a_bad_customer_token_on_a_cart_is_401_not_a_guest_cart(
+    user: User, shop: Storefront, clock: Clock, token: str | None, code: str
+) -> None:
+    product = add_product(user)
+    shop.register()
+    if token is None:
+        clock.advance(minutes=15)
+    else:
+        shop.access_token = token
+    response = shop.call("POST", "/carts", {"items": [{"product_id": product.id}]})
+    assert error_of(response) == (401, code)
+    checkout = shop.call("POST", "/checkouts", {"cart_id": "cart_x", "email": "a@example.com"})
+    assert error_of(checkout) == (401, code)
+    assert db.session.scalar(select(Cart)) is None
+
+
+def test_the_keys_origin_rules_still_apply_to_shoppers(shop: Storefront) -> None:
+    shop.register()
+    response = shop.call("GET", "/customers/me", Origin="https://evil.example")
+    assert error_of(response) == (403, "origin_not_allowed")
+    assert "Access-Control-Allow-Origin" not in response.headers
+    allowed = shop.call("GET", "/customers/me", Origin=SHOP)
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == SHOP

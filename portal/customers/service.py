@@ -37,6 +37,7 @@ from portal.customers.models import (
 )
 from portal.database import utcnow
 from portal.extensions import db
+from portal.mail import send_mail
 from portal.store.models import Customer, Order
 
 ACCESS_SECONDS = 15 * 60
@@ -335,13 +336,12 @@ def request_code(merchant_id: int, email: str) -> None:
     if issued is None:
         return
     customer, code = issued
-    from portal.mail import send_mail
-
+    store_name = _store_name(merchant_id)
     send_mail(
         customer.email,
-        f"Your sign-in code for {_store_name(merchant_id)}",
+        f"Your sign-in code for {store_name}",
         "customer_code",
-        store_name=_store_name(merchant_id),
+        store_name=store_name,
         code=code,
         minutes=CODE_SECONDS // 60,
     )
@@ -546,8 +546,6 @@ def request_password_reset(merchant_id: int, email: str, link_base: str | None) 
     if issued is None:
         return
     customer, token = issued
-    from portal.mail import send_mail
-
     store_name = _store_name(merchant_id)
     send_mail(
         customer.email,

@@ -640,7 +640,11 @@ def _checkout(
         claimed = db.session.execute(
             update(Cart)
             .where(Cart.id == cart.id, Cart.status == CART_OPEN)
-            .values(status=CART_CHECKED_OUT, updated_at=utcnow())
+            .values(
+                status=CART_CHECKED_OUT,
+                updated_at=utcnow(),
+                customer_id=cart.customer_id if customer_id is None else customer_id,
+            )
         )
         if claimed.rowcount != 1:
             raise CartClosed(f"Cart {cart.id} is already checked out.")

@@ -442,9 +442,16 @@ def test_carts_and_checkouts_with_a_customer_token_are_the_shoppers_orders(
     order = checkout.get_json()["order"]
     assert order["customer"] == {"id": registered["customer"]["id"], "email": "ada@example.com"}
 
+    # A guest cart checked out signed in becomes the shopper's too.
+    guest_cart = guest.call("POST", "/carts", {"items": [{"product_id": product.id}]}).get_json()
+    shop.call("POST", "/checkouts", {"cart_id": guest_cart["id"]})
+    db.session.expire_all()
+    assert db.session.get(Cart, guest_cart["id"]).customer_id == registered["customer"]["id"]
+    second = db.session.scalar(select(Order).order_by(Order.id.desc()))
+
     listed = shop.call("GET", "/customers/me/orders")
     assert listed.status_code == 200
-    assert [o["id"] for o in listed.get_json()["data"]] == [order["id"]]
+    assert [o["id"] for o in listed.get_json()["data"]] == [order["id"], second.id]
     assert listed.get_json()["has_more"] is False
     assert shop.call("GET", f"/customers/me/orders/{order['id']}").get_json() == order
     assert error_of(shop.call("GET", f"/customers/me/orders/{guest_order['id']}")) == (

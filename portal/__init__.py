@@ -65,6 +65,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount the portal's blueprints."""
     from portal.accounts.views import bp as accounts_bp
     from portal.api import register_api
+    from portal.customers.views import bp as customers_bp
     from portal.keys.views import bp as keys_bp
     from portal.usage import recording
     from portal.usage.views import bp as usage_bp
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(usage_bp)
+    app.register_blueprint(customers_bp)
     recording.init_app(app)
     register_api(app)
 

@@ -1,6 +1,13 @@
 """Imports every model module, so the metadata (and Alembic) sees all tables."""
 
 from portal.accounts.models import Market, Merchant, User
+from portal.customers.models import (
+    CustomerAccount,
+    CustomerCode,
+    CustomerPasswordReset,
+    CustomerSession,
+    CustomerToken,
+)
 from portal.keys.models import ApiKey, AuditEvent
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
@@ -12,6 +19,11 @@ __all__ = [
     "CartItem",
     "CheckoutSession",
     "Customer",
+    "CustomerAccount",
+    "CustomerCode",
+    "CustomerPasswordReset",
+    "CustomerSession",
+    "CustomerToken",
     "Market",
     "Merchant",
     "Order",

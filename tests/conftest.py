@@ -25,6 +25,7 @@ from portal.accounts.models import User  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.mail import saved_mails  # noqa: E402
 from tests.factories import PASSWORD, Victim, make_key, make_user, make_victim  # noqa: E402, F401
+from tests.smtp import certificate, smtp_server  # noqa: E402, F401 - fixtures for every mail test
 
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 

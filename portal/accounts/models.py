@@ -24,6 +24,8 @@ class Merchant(db.Model):
     plan: Mapped[str] = mapped_column(String(16), default=PLAN_ACTIVE)
     # How long a checkout holds its stock before it expires (store setting, 5 to 1440).
     checkout_hold_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
+    # Where shoppers' password-reset links go when the request's Origin is not an allowed one.
+    storefront_url: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="merchant")

@@ -8,6 +8,7 @@ from flask import url_for
 
 from portal.api import bp
 from portal.api.auth import require_scope
+from portal.api.customers import optional_customer
 from portal.api.errors import json_body, parse_body
 from portal.api.schemas.carts import Cart, CartCreate
 from portal.api.tenancy import current_tenant
@@ -18,7 +19,9 @@ from portal.store import carts
 @require_scope("cart:write")
 def create_cart() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A new cart bound to the key's market; the body (optional) may hold `items`."""
-    cart = carts.create_cart(current_tenant(), parse_body(CartCreate))
+    shopper = optional_customer()  # X-Customer-Token: the cart is the shopper's
+    customer_id = shopper.customer.id if shopper else None
+    cart = carts.create_cart(current_tenant(), parse_body(CartCreate), customer_id=customer_id)
     location = url_for("api.get_cart", cart_id=cart.id)
     return Cart.of(cart).body(), 201, {"Location": location}
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from portal.api import bp
 from portal.api.auth import require_scope
-from portal.api.errors import parse_body
+from portal.api.customers import optional_customer
+from portal.api.errors import json_body
 from portal.api.schemas.orders import CheckoutCreate, CheckoutSession
 from portal.api.tenancy import current_tenant
 from portal.store import checkouts
@@ -17,7 +18,13 @@ from portal.store import checkouts
 @require_scope("checkout:create")
 def create_checkout() -> tuple[dict[str, Any], int]:
     """Check out `cart_id` for `email`: reserves inventory, creates the customer and order."""
-    result = checkouts.checkout(current_tenant(), parse_body(CheckoutCreate))
+    body, shopper = json_body(), optional_customer()
+    if shopper is not None:  # X-Customer-Token: the order is the shopper's, email optional
+        body = {**body, "email": body.get("email", shopper.customer.email)}
+    customer_id = shopper.customer.id if shopper else None
+    result = checkouts.checkout(
+        current_tenant(), CheckoutCreate.parse(body), customer_id=customer_id
+    )
     return CheckoutSession.of(result.session).body(), 201
 
 

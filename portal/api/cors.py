@@ -13,7 +13,7 @@ from flask import Flask, Response, current_app, g, request
 
 from portal.api.errors import is_api_path
 
-ALLOW_HEADERS = "Authorization, X-API-Key, X-Site-ID, Content-Type"
+ALLOW_HEADERS = "Authorization, X-API-Key, X-Site-ID, Content-Type, X-Customer-Token"
 # Chromium caps preflight caching at two hours.
 MAX_AGE_SECONDS = 7200
 # Response headers browser code may read besides the CORS-safelisted ones.

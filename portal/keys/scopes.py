@@ -36,6 +36,12 @@ SCOPES: dict[str, Scope] = {
             _BOTH,
         ),
         Scope(
+            "customer:auth",
+            "Shoppers register, sign in, refresh, sign out, reset passwords, read their own "
+            "orders.",
+            _BOTH,
+        ),
+        Scope(
             "products:read",
             "Admin product list with unpublished products and inventory.",
             _SECRET,
@@ -44,12 +50,13 @@ SCOPES: dict[str, Scope] = {
         Scope("orders:read", "List and read orders.", _SECRET),
         Scope("orders:write", "Fulfil and cancel orders.", _SECRET),
         Scope("customers:read", "Read customers.", _SECRET),
+        Scope("customers:write", "Update customers, sign a customer out everywhere.", _SECRET),
         Scope("analytics:read", "Usage and sales figures.", _SECRET),
     )
 }
 
 DEFAULT_SCOPES: dict[str, tuple[str, ...]] = {
-    "publishable": ("catalog:read", "cart:write", "checkout:create"),
+    "publishable": ("catalog:read", "cart:write", "checkout:create", "customer:auth"),
     "secret": ("products:read", "orders:read"),
 }
 

@@ -99,14 +99,20 @@ def _add_to_cart(cart: Cart, item: CartItemCreate, prefix: str = "") -> None:
     cart.updated_at = utcnow()
 
 
-def create_cart(tenant: Tenant, data: CartCreate | Mapping[str, Any] | None = None) -> Cart:
-    """A new open cart in the tenant's market, optionally with items, in one transaction."""
+def create_cart(
+    tenant: Tenant,
+    data: CartCreate | Mapping[str, Any] | None = None,
+    customer_id: int | None = None,
+) -> Cart:
+    """A new open cart in the tenant's market, optionally with items, in one transaction;
+    `customer_id`: the signed-in shopper it belongs to."""
     body = CartCreate.parse({} if data is None else data)
     with transaction():
         cart = Cart(
             id=random_id(CART_ID_PREFIX),
             merchant_id=tenant.merchant_id,
             market_id=tenant.market_id,
+            customer_id=customer_id,
             status=CART_OPEN,
         )
         db.session.add(cart)

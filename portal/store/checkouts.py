@@ -26,6 +26,7 @@ from portal.store.common import (
     ORDER_PLACED,
     TOTAL_MAX,
     CartClosed,
+    CartNotFound,
     CheckoutNotFound,
     Conflict,
     InvalidField,
@@ -58,17 +59,21 @@ class CheckoutResult:
     customer: Customer
 
 
-def checkout(tenant: Tenant, data: CheckoutCreate | Mapping[str, Any]) -> CheckoutResult:
+def checkout(
+    tenant: Tenant, data: CheckoutCreate | Mapping[str, Any], customer_id: int | None = None
+) -> CheckoutResult:
     """Turn an open cart into a checkout session and a pending order, reserving inventory.
 
     All or nothing: if any line cannot be reserved, no inventory, order or customer changes.
+    The order belongs to `customer_id` (the signed-in shopper), else to the cart's shopper, else
+    to the guest customer of `email`; another shopper's cart is not found.
     """
     body = CheckoutCreate.parse(data)
     try:
-        return _checkout(tenant, body.cart_id, body.email)
+        return _checkout(tenant, body.cart_id, body.email, customer_id)
     except IntegrityError:
         # A concurrent checkout created this customer first; it exists now, so try once more.
-        return _checkout(tenant, body.cart_id, body.email)
+        return _checkout(tenant, body.cart_id, body.email, customer_id)
 
 
 def _hold(merchant_id: int) -> timedelta:
@@ -78,10 +83,14 @@ def _hold(merchant_id: int) -> timedelta:
     return timedelta(minutes=minutes or HOLD_MINUTES_DEFAULT)
 
 
-def _checkout(tenant: Tenant, cart_id: str, email: str) -> CheckoutResult:
+def _checkout(
+    tenant: Tenant, cart_id: str, email: str, customer_id: int | None = None
+) -> CheckoutResult:
     """One attempt at a checkout, in one transaction."""
     with transaction():
         cart = get_cart(tenant, cart_id)
+        if customer_id is not None and cart.customer_id not in (None, customer_id):
+            raise CartNotFound(f"No such cart: {cart_id}.")
         if cart.status != CART_OPEN:
             raise CartClosed(f"Cart {cart.id} is already checked out.")
         if not cart.items:
@@ -90,7 +99,11 @@ def _checkout(tenant: Tenant, cart_id: str, email: str) -> CheckoutResult:
         claimed = db.session.execute(
             update(Cart)
             .where(Cart.id == cart.id, Cart.status == CART_OPEN)
-            .values(status=CART_CHECKED_OUT, updated_at=utcnow())
+            .values(
+                status=CART_CHECKED_OUT,
+                updated_at=utcnow(),
+                customer_id=cart.customer_id if customer_id is None else customer_id,
+            )
         )
         if claimed.rowcount != 1:
             raise CartClosed(f"Cart {cart.id} is already checked out.")
@@ -131,7 +144,11 @@ def _checkout(tenant: Tenant, cart_id: str, email: str) -> CheckoutResult:
         total = sum(line.unit_price * line.quantity for line in lines)
         if total > TOTAL_MAX:
             raise InvalidField("cart_id", "The cart total is too large for one order.")
-        customer = find_or_create_customer(tenant.merchant_id, email)
+        owner_id = customer_id if customer_id is not None else cart.customer_id
+        if owner_id is not None:
+            customer = db.session.get(Customer, owner_id)
+        else:
+            customer = find_or_create_customer(tenant.merchant_id, email)
         order = Order(
             merchant_id=tenant.merchant_id,
             market_id=cart.market_id,

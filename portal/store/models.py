@@ -60,6 +60,10 @@ class Cart(db.Model):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     market_id: Mapped[int | None] = mapped_column(ForeignKey("markets.id"), default=None)
+    # The signed-in shopper who created it (X-Customer-Token); None for a guest cart.
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id"), default=None, index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -10,7 +10,7 @@ from tests.api.conftest import bearer, legacy
 from tests.conftest import make_key
 
 KEY_URL = "/api/v1/key"
-ALLOW_HEADERS = "Authorization, X-API-Key, X-Site-ID, Content-Type"
+ALLOW_HEADERS = "Authorization, X-API-Key, X-Site-ID, Content-Type, X-Customer-Token"
 
 
 @pytest.mark.parametrize(

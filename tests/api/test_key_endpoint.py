@@ -52,7 +52,7 @@ def test_publishable_key_describes_itself_with_its_market(client: FlaskClient, u
         "id": key.id,
         "type": "publishable",
         "mode": "live",
-        "scopes": ["catalog:read", "cart:write", "checkout:create"],
+        "scopes": ["catalog:read", "cart:write", "checkout:create", "customer:auth"],
         "market": "EU",
         "rate_limit": 60,
         "expires_at": None,

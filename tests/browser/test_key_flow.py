@@ -159,7 +159,7 @@ def test_create_a_publishable_key_with_origins_scopes_market_and_expiry(
 
     key = _key(app, "Web shop")
     assert key.key_type == "publishable" and key.description == "The public storefront"
-    assert list(key.scopes) == ["catalog:read", "cart:write"]
+    assert list(key.scopes) == ["catalog:read", "cart:write", "customer:auth"]
     assert list(key.allowed_origins) == ["https://shop.example.com", "https://*.example.org"]
     assert key.rate_limit == 120 and key.expires_at.isoformat() == "2031-01-31T12:00:00"
     page.get_by_role("link", name="Go to the key's page").first.click()

@@ -21,11 +21,17 @@ SPEC_TABLE = [
         "turn a cart into a checkout session (chk_…) and a pending order",
         BOTH,
     ),
+    (
+        "customer:auth",
+        "shoppers register, sign in, refresh, sign out, reset passwords, read their own orders",
+        BOTH,
+    ),
     ("products:read", "admin product list with unpublished products and inventory", SECRET),
     ("products:write", "create, update, delete products", SECRET),
     ("orders:read", "list and read orders", SECRET),
     ("orders:write", "fulfil and cancel orders", SECRET),
     ("customers:read", "read customers", SECRET),
+    ("customers:write", "update customers, sign a customer out everywhere", SECRET),
     ("analytics:read", "usage and sales figures", SECRET),
 ]
 SECRET_ONLY = [name for name, _, key_types in SPEC_TABLE if key_types == SECRET]
@@ -46,7 +52,7 @@ def test_each_scope_matches_its_spec_row(name, permits, key_types):
 
 def test_defaults():
     assert DEFAULT_SCOPES == {
-        "publishable": ("catalog:read", "cart:write", "checkout:create"),
+        "publishable": ("catalog:read", "cart:write", "checkout:create", "customer:auth"),
         "secret": ("products:read", "orders:read"),
     }
 
@@ -59,7 +65,7 @@ def test_defaults_are_valid_for_their_key_type(key_type):
 @pytest.mark.parametrize(
     ("key_type", "names"),
     [
-        ("publishable", ["catalog:read", "cart:write", "checkout:create"]),
+        ("publishable", ["catalog:read", "cart:write", "checkout:create", "customer:auth"]),
         ("secret", [name for name, _, _ in SPEC_TABLE]),
     ],
 )

@@ -1,0 +1,1 @@
+"""Shoppers of a store: accounts, sign-ins (token families), codes, password resets, orders."""

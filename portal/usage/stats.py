@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -282,13 +281,23 @@ def per_key_summaries(
     ]
 
 
-def hourly_rows(merchant_id: int, key_id: int) -> Iterator[UsageHourly]:
-    """A key's hourly rollups, oldest first (streamed, for CSV)."""
-    return iter(
-        db.session.scalars(
-            select(UsageHourly)
-            .where(UsageHourly.merchant_id == merchant_id, UsageHourly.api_key_id == key_id)
-            .order_by(UsageHourly.hour)
-            .execution_options(yield_per=1000)
-        )
+def hourly_rows(merchant_id: int, key_id: int) -> list[Any]:
+    """A key's hourly rollups, oldest first, as plain rows (for CSV).
+
+    Plain column rows, read now: a streamed response is written after the request's session
+    is gone, so ORM objects (or a live cursor) would fail there. A key has at most one row per
+    hour of the retention window.
+    """
+    table = UsageHourly.__table__
+    return list(
+        db.session.execute(
+            select(
+                table.c.hour,
+                table.c.calls,
+                table.c.latency_sum_ms,
+                *(table.c[name] for name in OUTCOMES),
+            )
+            .where(table.c.merchant_id == merchant_id, table.c.api_key_id == key_id)
+            .order_by(table.c.hour)
+        ).all()
     )

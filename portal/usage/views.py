@@ -80,8 +80,14 @@ def _csv(filename: str, header: list[str], rows: Iterator[list[object]]) -> Resp
     return response
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
-    """A CSV cell: ISO times, one-decimal floats, empty for None."""
+    """A CSV cell: ISO times, one-decimal floats, empty for None, text never a formula."""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -135,7 +141,7 @@ def overview_csv() -> Response:
     rows = [
         [
             key.id,
-            key.label,
+            _cell(key.label),
             key.key_type,
             key.state,
             usage.total_calls,

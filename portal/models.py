@@ -1,7 +1,7 @@
 """Imports every model module, so the metadata (and Alembic) sees all tables."""
 
 from portal.accounts.models import Market, Merchant, User
-from portal.keys.models import ApiKey, AuditEvent
+from portal.keys.models import ApiKey, AuditEvent, KeyReveal
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
 
@@ -12,6 +12,7 @@ __all__ = [
     "CartItem",
     "CheckoutSession",
     "Customer",
+    "KeyReveal",
     "Market",
     "Merchant",
     "Order",

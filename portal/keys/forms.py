@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
     FieldList,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectChoice,
@@ -108,6 +109,9 @@ class KeySettingsForm(FlaskForm):
 class NewKeyForm(KeySettingsForm):
     """The create form: the settings plus the key's type."""
 
+    # The idempotency token: a resent form (reload, Back, double click) makes no second key.
+    request_token = HiddenField()
+
     key_type = RadioField(
         "Type",
         choices=TYPE_CHOICES,
@@ -118,6 +122,8 @@ class NewKeyForm(KeySettingsForm):
 
 class RotateForm(FlaskForm):
     """Rotate a key, choosing when the old one stops."""
+
+    request_token = HiddenField()
 
     grace = RadioField(
         "When should the old key stop working?",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Market
@@ -22,6 +24,7 @@ from portal.keys.models import (  # noqa: F401 - ApiKey is re-exported for calle
     STATES,
     ApiKey,
     AuditEvent,
+    KeyReveal,
 )
 
 LABEL_MAX = 80
@@ -39,6 +42,8 @@ GRACE_PERIODS: dict[str, timedelta] = {
 }
 GRACE_LABELS = {"now": "Now", "1h": "1 hour", "24h": "24 hours", "7d": "7 days"}
 EXPIRING_SOON = timedelta(days=7)
+REVEAL_WINDOW = timedelta(minutes=15)
+PAD_BYTES = 64  # longer than any key (46 characters)
 
 
 class KeyNotFound(LookupError):
@@ -55,6 +60,33 @@ class KeyInvalid(ValueError):
 
 class KeyNotActive(ValueError):
     """The key is revoked or expired, so it cannot be edited or rotated."""
+
+
+class DuplicateRequest(LookupError):
+    """This form submission (its idempotency token) already made a key; `reveal` is its record."""
+
+    def __init__(self, reveal: KeyReveal) -> None:
+        super().__init__(reveal.request_token)
+        self.reveal = reveal
+
+
+@dataclass(frozen=True)
+class RevealRequest:
+    """A form submission that mints a key: its idempotency token and, when the key is shown on
+    a later page (after a 303), the one-time pad that seals it until then."""
+
+    request_token: str
+    user_id: int | None
+    pad: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """What the reveal page shows: the key, why it is new, and its token if still to be shown."""
+
+    key: ApiKey
+    event: str
+    token: str | None
 
 
 @dataclass(frozen=True)
@@ -245,14 +277,102 @@ def _new_key(
 
 
 def create_key(
-    merchant_id: int, key_type: str, settings: KeySettings, actor: Actor
+    merchant_id: int,
+    key_type: str,
+    settings: KeySettings,
+    actor: Actor,
+    request: RevealRequest | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it and its token, which is never stored and shown only now."""
+    """Create a key; returns it and its token, which is never stored and shown only now.
+
+    With a `request`, a second submission of the same form raises DuplicateRequest instead.
+    """
+    if request is not None:
+        _refuse_duplicate(merchant_id, request.request_token)
     clean = validate_settings(merchant_id, key_type, settings)
     key, token = _new_key(merchant_id, key_type, clean, actor)
     _audit(key, "created", actor, key_type=key_type, label=clean.label, scopes=clean.scopes)
-    db.session.commit()
+    _commit_with_reveal(key, token, "created", request)
     return key, token
+
+
+def new_request_token() -> str:
+    """An idempotency token for a create or rotate form."""
+    return secrets.token_urlsafe(32)
+
+
+def new_pad() -> bytes:
+    """A one-time pad to seal a new key until the page after the redirect shows it."""
+    return secrets.token_bytes(PAD_BYTES)
+
+
+def _xor(data: bytes, pad: bytes) -> bytes:
+    """Data XOR the pad (a one-time pad: the pad is random and at least as long)."""
+    return bytes(left ^ right for left, right in zip(data, pad, strict=False))
+
+
+def _find_reveal(merchant_id: int, request_token: str) -> KeyReveal | None:
+    """The record of a form submission, by its idempotency token."""
+    return db.session.scalar(
+        select(KeyReveal).where(
+            KeyReveal.merchant_id == merchant_id, KeyReveal.request_token == request_token
+        )
+    )
+
+
+def _refuse_duplicate(merchant_id: int, request_token: str) -> None:
+    """Raise DuplicateRequest when this submission already made a key."""
+    existing = _find_reveal(merchant_id, request_token)
+    if existing is not None:
+        raise DuplicateRequest(existing)
+
+
+def _commit_with_reveal(key: ApiKey, token: str, event: str, request: RevealRequest | None) -> None:
+    """Commit the new key together with its submission's record (so a resend finds it)."""
+    if request is None:
+        db.session.commit()
+        return
+    db.session.add(
+        KeyReveal(
+            merchant_id=key.merchant_id,
+            user_id=request.user_id,
+            request_token=request.request_token,
+            api_key=key,
+            event=event,
+            sealed=_xor(token.encode(), request.pad).hex() if request.pad else None,
+        )
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The same form posted twice at once: the other request made the key; this one made none.
+        db.session.rollback()
+        existing = _find_reveal(key.merchant_id, request.request_token)
+        if existing is None:
+            raise
+        raise DuplicateRequest(existing) from None
+
+
+def open_reveal(
+    merchant_id: int, user_id: int, request_token: str, pad: bytes | None
+) -> Reveal | None:
+    """The key a submission made, with its token the first time only (then the seal is wiped).
+
+    None when the submission is not this user's. The token is None once shown, after
+    REVEAL_WINDOW, or without the pad (another browser).
+    """
+    reveal = _find_reveal(merchant_id, request_token)
+    if reveal is None or reveal.user_id != user_id:
+        return None
+    token = None
+    if reveal.sealed is not None:
+        if pad is not None and utcnow() - reveal.created_at <= REVEAL_WINDOW:
+            token = _xor(bytes.fromhex(reveal.sealed), pad).decode("ascii", "replace")
+        reveal.sealed = None
+        db.session.commit()
+    if token is not None and tokens.hash_token(token, _pepper()) != reveal.api_key.key_hash:
+        token = None  # a pad from another submission: show nothing rather than garbage
+    return Reveal(key=reveal.api_key, event=reveal.event, token=token)
 
 
 def settings_of(key: ApiKey) -> KeySettings:
@@ -309,8 +429,15 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat(timespec="minutes") if isinstance(value, datetime) else value
 
 
-def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
-    """Replace a key with a new one of the same settings; the old one stops now or after `grace`."""
+def rotate_key(
+    key: ApiKey, grace: str, actor: Actor, request: RevealRequest | None = None
+) -> tuple[ApiKey, str]:
+    """Replace a key with a new one of the same settings; the old one stops now or after `grace`.
+
+    With a `request`, a second submission of the same form raises DuplicateRequest instead.
+    """
+    if request is not None:
+        _refuse_duplicate(key.merchant_id, request.request_token)
     if grace not in GRACE_PERIODS:
         raise KeyInvalid(
             {"grace": ["Choose when the old key stops: now, 1 hour, 24 hours or 7 days."]}
@@ -359,7 +486,7 @@ def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
     if stops_at <= now:
         key.logged_state = STATE_REVOKED
         _audit(key, "revoked", actor, reason="rotated")
-    db.session.commit()
+    _commit_with_reveal(new_key, token, "rotated", request)
     return new_key, token
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, g, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, request, session, url_for
 
 from portal.accounts.service import get_market, list_markets
 from portal.accounts.views import market_or_404
@@ -16,7 +16,7 @@ from portal.keys.forms import (
     default_scopes,
     is_key_type,
 )
-from portal.keys.models import ApiKey
+from portal.keys.models import ApiKey, KeyReveal
 from portal.usage.views import key_usage_context
 from portal.web import login_required
 
@@ -72,6 +72,11 @@ def market_keys(market_id: int) -> Response:
 
 def _render_list(market) -> Response:  # noqa: ANN001 - Market | None
     """The key list page, or the list alone when htmx asks for it."""
+    return render_page_or_block("keys/list.html", "key_list", **_list_context(market))
+
+
+def _list_context(market, highlight_id: int | None = None) -> dict[str, object]:  # noqa: ANN001
+    """What the key list needs (its filters from the query string); `highlight_id` marks a key."""
     service.record_lifecycle_events(g.merchant.id)
     filters = {
         "type": request.args.get("type") if is_key_type(request.args.get("type")) else None,
@@ -87,16 +92,15 @@ def _render_list(market) -> Response:  # noqa: ANN001 - Market | None
     ):
         filters["market"] = None
     keys = service.list_keys(g.merchant.id, filters["type"], filters["state"], filters["market"])
-    return render_page_or_block(
-        "keys/list.html",
-        "key_list",
-        keys=keys,
-        filters=filters,
-        market=market,
-        markets=list_markets(g.merchant.id),
-        states=service.states(),
-        expiring_soon=service.expiring_soon,
-    )
+    return {
+        "keys": keys,
+        "filters": filters,
+        "market": market,
+        "markets": list_markets(g.merchant.id),
+        "states": service.states(),
+        "expiring_soon": service.expiring_soon,
+        "highlight_id": highlight_id if highlight_id is not None else _int_arg("new"),
+    }
 
 
 def _new_key_form() -> NewKeyForm:
@@ -111,6 +115,8 @@ def _new_key_form() -> NewKeyForm:
         key_type = request.args.get("key_type", "publishable")
         key_type = key_type if is_key_type(key_type) else "publishable"
         form = NewKeyForm(formdata=None, key_type=key_type, scopes=default_scopes(key_type))
+    if not form.request_token.data:
+        form.request_token.data = service.new_request_token()
     form.set_markets(list_markets(g.merchant.id))
     return form
 
@@ -128,12 +134,19 @@ def new_key() -> Response:
             if not parsed:
                 service.validate_settings(g.merchant.id, form.key_type.data, form.to_settings())
             else:
+                reveal_request = _reveal_request(form)
                 key, token = service.create_key(
-                    g.merchant.id, form.key_type.data, form.to_settings(), _actor()
+                    g.merchant.id,
+                    form.key_type.data,
+                    form.to_settings(),
+                    _actor(),
+                    request=reveal_request,
                 )
-                return _render_reveal(key, token, "created")
+                return _after_minting(key, token, "created", reveal_request)
         except service.KeyInvalid as error:
             form.add_service_errors(error.errors)
+        except service.DuplicateRequest as duplicate:
+            return _after_duplicate(duplicate.reveal)
     if request.method == "GET" and is_partial() and "label" in request.args:
         return render_page_or_block("keys/new.html", "key_form", form=form, scopes=scopes)
     return _render_new(form, 422 if form.has_errors() else 200)
@@ -156,11 +169,73 @@ def _render_new(form: NewKeyForm, status: int = 200) -> Response:
     return render_page_or_block("keys/new.html", "main", status, form=form, scopes=scopes)
 
 
-def _render_reveal(key: ApiKey, token: str, event: str) -> Response:
-    """Show a new key once, in a dialog; never cached."""
-    response = render_page_or_block("keys/reveal.html", "main", key=key, token=token, event=event)
+REVEAL_PADS = "reveal_pads"  # session: idempotency token -> one-time pad (hex), until shown
+MAX_PENDING_REVEALS = 5
+
+
+def _reveal_request(form: NewKeyForm | RotateForm) -> service.RevealRequest:
+    """The submission's idempotency token, and a pad when the key is shown after a 303.
+
+    htmx shows the key in this very response, so nothing is kept. Without JavaScript the key
+    waits for the next page, sealed: the database row holds key XOR pad and the signed session
+    holds the pad, so neither the database nor the cookie alone holds the key.
+    """
+    request_token = form.request_token.data or service.new_request_token()
+    pad = None if is_partial() else service.new_pad()
+    return service.RevealRequest(request_token, g.user.id, pad)
+
+
+def _after_minting(
+    key: ApiKey, token: str, event: str, reveal_request: service.RevealRequest
+) -> Response:
+    """htmx: the dialog now, over the list. Without JavaScript: 303 to the page that shows it."""
+    if reveal_request.pad is None:
+        return _render_reveal(key, token, event)
+    pads = dict(session.get(REVEAL_PADS, {}))
+    pads[reveal_request.request_token] = reveal_request.pad.hex()
+    session[REVEAL_PADS] = dict(list(pads.items())[-MAX_PENDING_REVEALS:])
+    location = url_for("keys.reveal", request_token=reveal_request.request_token)
+    return _no_store(redirect(location, code=303))
+
+
+def _after_duplicate(reveal: KeyReveal) -> Response:
+    """A form sent again: no second key; show what the first submission made."""
     if is_partial():
-        response.headers["HX-Push-Url"] = url_for("keys.show_key", key_id=key.id)
+        return _render_reveal(reveal.api_key, None, reveal.event)
+    location = url_for("keys.reveal", request_token=reveal.request_token)
+    return _no_store(redirect(location, code=303))
+
+
+@bp.route("/api-keys/reveal/<request_token>")
+@login_required
+def reveal(request_token: str) -> Response:
+    """The page after a create or rotate without JavaScript: the new key once, over the list."""
+    pads = dict(session.get(REVEAL_PADS, {}))
+    pad = pads.pop(request_token, None)
+    session[REVEAL_PADS] = pads
+    try:
+        shown = service.open_reveal(
+            g.merchant.id, g.user.id, request_token, bytes.fromhex(pad) if pad else None
+        )
+    except ValueError:
+        shown = None
+    if shown is None:
+        abort(404)
+    return _render_reveal(shown.key, shown.token, shown.event)
+
+
+def _render_reveal(key: ApiKey, token: str | None, event: str) -> Response:
+    """Show a new key once, in a dialog over the list with the key highlighted; never cached."""
+    response = render_page_or_block(
+        "keys/reveal.html",
+        "main",
+        key=key,
+        token=token,
+        event=event,
+        **_list_context(None, highlight_id=key.id),
+    )
+    if is_partial():
+        response.headers["HX-Push-Url"] = url_for("keys.list_keys", new=key.id)
     return _no_store(response)
 
 
@@ -237,15 +312,22 @@ def rotate_key(key_id: int) -> Response:
     """Confirm, then replace the key; the old one stops now or after a grace period."""
     key = _key_or_404(key_id)
     form = RotateForm()
+    if not form.request_token.data:
+        form.request_token.data = service.new_request_token()
     if form.validate_on_submit():
+        reveal_request = _reveal_request(form)
         try:
-            new_key, token = service.rotate_key(key, form.grace.data, _actor())
+            new_key, token = service.rotate_key(
+                key, form.grace.data, _actor(), request=reveal_request
+            )
+        except service.DuplicateRequest as duplicate:
+            return _after_duplicate(duplicate.reveal)
         except service.KeyInvalid as error:
             form.grace.errors = [*form.grace.errors, *error.errors["grace"]]
         except service.KeyNotActive as error:
             form.grace.errors = [*form.grace.errors, str(error)]
         else:
-            return _render_reveal(new_key, token, "rotated")
+            return _after_minting(new_key, token, "rotated", reveal_request)
     return render_page_or_block(
         "keys/rotate.html", "main", 422 if form.errors else 200, key=key, form=form
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.accounts import service as accounts
@@ -154,7 +155,10 @@ def test_create_a_publishable_key_with_origins_scopes_market_and_expiry(
     assert page.evaluate("navigator.clipboard.readText()") == shown
     dialog.get_by_role("button", name="I have copied it").click()
     dialog.wait_for(state="hidden")
-    page.wait_for_function("document.activeElement.tagName === 'H1'")  # after the close event
+    # Under the dialog: the list, the new key highlighted and focused (after the close event).
+    new_row = page.locator("#key-list tr.is-new")
+    expect(new_row.get_by_role("link", name="Web shop")).to_be_focused()
+    assert re.search(r"/settings/api-keys\?new=\d+$", page.url)
     assert _still_same_document(page)
 
     key = _key(app, "Web shop")
@@ -162,7 +166,7 @@ def test_create_a_publishable_key_with_origins_scopes_market_and_expiry(
     assert list(key.scopes) == ["catalog:read", "cart:write"]
     assert list(key.allowed_origins) == ["https://shop.example.com", "https://*.example.org"]
     assert key.rate_limit == 120 and key.expires_at.isoformat() == "2031-01-31T12:00:00"
-    page.get_by_role("link", name="Go to the key's page").first.click()
+    new_row.get_by_role("link", name="Web shop").click()
     page.wait_for_url(f"{base_url}/settings/api-keys/{key.id}")
     details = page.locator("main").inner_text()
     for shown_text in (
@@ -404,5 +408,40 @@ def test_create_a_key_with_the_keyboard_alone(page, live_app: tuple[Flask, str])
     )
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
-    page.wait_for_function("document.activeElement.tagName === 'H1'")  # after the close event
+    expect(page.locator("#key-list tr.is-new a[data-focus-after-dialog]")).to_be_focused()
     assert page.evaluate("document.activeElement.textContent") == "Typed key"
+
+
+def test_without_javascript_reload_and_back_never_mint_another_key(
+    browser,
+    live_app: tuple[Flask, str],  # noqa: ANN001
+) -> None:
+    app, base_url = live_app
+    with app.app_context():
+        make_user("nojs@shop.test", "No-JS Shop")
+    with open_tab(browser, java_script_enabled=False) as tab:
+        _sign_in(tab, base_url, "nojs@shop.test")
+        tab.goto(f"{base_url}/settings/api-keys/new")
+        tab.get_by_label("Secret: server scripts only").check()
+        tab.get_by_label("Label").fill("No-JS sync")
+        tab.get_by_role("button", name="Create key").click()
+
+        tab.wait_for_url(re.compile(r"/settings/api-keys/reveal/[\w-]+$"))
+        shown = tab.locator("#revealed-key").input_value()
+        assert shown.startswith("sk_live_") and shown not in tab.url
+        assert "will not be shown again" in tab.get_by_role("dialog").inner_text()
+        assert tab.locator("#key-list tr.is-new").inner_text().startswith("Secret")
+        assert all(shown not in cookie["value"] for cookie in tab.context.cookies())
+
+        tab.reload()
+        assert tab.locator("#revealed-key").count() == 0 and shown not in tab.content()
+        assert "not shown again" in tab.locator(".flash").inner_text()
+        tab.go_back()  # the form again: a fresh form, not a resent POST
+        tab.go_forward()
+        assert shown not in tab.content()
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.email == "nojs@shop.test"))
+            labels = db.session.scalars(
+                select(ApiKey.label).where(ApiKey.merchant_id == user.merchant_id)
+            ).all()
+        assert labels == ["No-JS sync"]

@@ -40,7 +40,7 @@ PAGES: list[tuple[str, str, str, bool, Callable[[Any], None] | None]] = [
     ("new-key", "/settings/api-keys/new", "New API key", True, None),
     ("new-secret-key", "/settings/api-keys/new", "New API key", True, _choose_secret),
     ("new-key-errors", "/settings/api-keys/new", "New API key", True, _fill_errors),
-    ("reveal", "/settings/api-keys/new", "Screenshot key", True, _reveal),
+    ("reveal", "/settings/api-keys/new", "API keys", True, _reveal),
     ("key-page", "/settings/api-keys/{storefront}", "Storefront", True, None),
     ("rotated-key-page", "/settings/api-keys/{old}", "Warehouse sync", True, None),
     ("edit", "/settings/api-keys/{rotated}/edit", "Edit key", True, None),

@@ -15,9 +15,9 @@ from portal.database import utcnow
 from portal.extensions import db
 from portal.keys import service as keys
 from portal.keys import tokens
-from portal.keys.models import ApiKey, AuditEvent
+from portal.keys.models import ApiKey, AuditEvent, KeyReveal
 from portal.keys.scopes import DEFAULT_SCOPES, SCOPES
-from tests.conftest import make_key
+from tests.conftest import make_key, sign_in
 from tests.helpers import (
     HX,
     assert_fragment,
@@ -70,6 +70,17 @@ def created_key() -> ApiKey:
     """The newest key in the database."""
     db.session.expire_all()
     return db.session.scalars(select(ApiKey).order_by(ApiKey.id.desc())).first()
+
+
+def mint(client: FlaskClient, url: str, data: dict[str, object], htmx: bool = False):  # noqa: ANN201
+    """Post a create or rotate form; without JavaScript check the 303 and follow it once."""
+    response = post(client, url, data, htmx=htmx)
+    if htmx:
+        return response
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+    assert response.headers["Location"].startswith("/settings/api-keys/reveal/")
+    assert response.headers["Cache-Control"] == "no-store"
+    return client.get(response.headers["Location"])
 
 
 def key_form(**fields: object) -> dict[str, object]:
@@ -289,7 +300,7 @@ def test_without_javascript_a_secret_key_can_get_secret_scopes_and_ip_ranges(
     for name in secret_only:
         assert not form.find("input", attrs={"name": "scopes", "value": name}).has_attr("disabled")
 
-    response = post(
+    response = mint(
         signed_in,
         NEW,
         key_form(
@@ -437,7 +448,7 @@ def test_form_errors_keep_what_was_typed(signed_in: FlaskClient) -> None:
 def test_creating_a_secret_key_reveals_it_once(
     signed_in: FlaskClient, user: User, market: Market, htmx: bool
 ) -> None:
-    response = post(
+    response = mint(
         signed_in,
         NEW,
         key_form(
@@ -463,8 +474,10 @@ def test_creating_a_secret_key_reveals_it_once(
     assert tokens.hash_token(token, signed_in.application.config["API_KEY_PEPPER"]) == key.key_hash
     assert dialog.find("button", string="Copy")["data-copy"] == "revealed-key"
     assert "will not be shown again" in text(dialog)
-    if htmx:
-        assert response.headers["HX-Push-Url"] == f"/settings/api-keys/{key.id}"
+    if htmx:  # after the dialog closes, the list is underneath with the new key highlighted
+        assert response.headers["HX-Push-Url"] == f"/settings/api-keys?new={key.id}"
+    [new_row] = soup.select("#key-list tr.is-new")
+    assert "Stock sync" in text(new_row) and "New" in text(new_row)
     assert (key.label, key.description, key.rate_limit) == ("Stock sync", "Nightly job", 300)
     assert key.scopes == ["products:read", "products:write"] and key.market_id == market.id
     assert key.allowed_ip_ranges == ["203.0.113.0/24", "2001:db8::/32"]
@@ -486,7 +499,7 @@ def test_creating_a_secret_key_reveals_it_once(
 def test_creating_a_publishable_key_shows_it_and_it_stays_on_its_page(
     signed_in: FlaskClient, htmx: bool
 ) -> None:
-    response = post(
+    response = mint(
         signed_in,
         NEW,
         key_form(
@@ -803,7 +816,7 @@ def test_rotate_reveals_the_new_key_and_stops_the_old_one(
     )
     started = utcnow()
 
-    response = post(signed_in, f"/settings/api-keys/{old.id}/rotate", {"grace": grace}, htmx=htmx)
+    response = mint(signed_in, f"/settings/api-keys/{old.id}/rotate", {"grace": grace}, htmx=htmx)
 
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -1049,7 +1062,7 @@ def test_audit_log_paginates_with_older_events(signed_in: FlaskClient, user: Use
 
 
 def test_labels_and_descriptions_are_escaped_everywhere(signed_in: FlaskClient, user: User) -> None:
-    response = post(signed_in, NEW, key_form(label=XSS, description=f"desc {XSS}"))
+    response = mint(signed_in, NEW, key_form(label=XSS, description=f"desc {XSS}"))
     key = created_key()
     post(
         signed_in,
@@ -1081,3 +1094,173 @@ def test_escaped_label_in_a_form_error(signed_in: FlaskClient) -> None:
     assert response.status_code == 422
     assert XSS not in response.get_data(as_text=True)
     assert html(response).find("input", attrs={"name": "label"})["value"] == XSS
+
+
+# --- idempotent create and rotate (a resend, reload or Back never mints another key) ---------
+
+
+def form_request_token(client: FlaskClient, url: str) -> str:
+    """The idempotency token the form on `url` carries."""
+    field = html(client.get(url)).find("input", attrs={"name": "request_token"})
+    assert field is not None and field["type"] == "hidden" and len(field["value"]) >= 32
+    return field["value"]
+
+
+def session_contents(client: FlaskClient) -> str:
+    """The signed session cookie, raw and decoded, as text."""
+    app = client.application
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"], domain=app.config["SERVER_NAME"])
+    serializer = app.session_interface.get_signing_serializer(app)
+    return cookie.value + repr(serializer.loads(cookie.value))
+
+
+def test_without_javascript_create_posts_then_shows_the_key_once(signed_in: FlaskClient) -> None:
+    request_token = form_request_token(signed_in, NEW)
+    form = key_form(key_type="secret", label="Stock sync", request_token=request_token)
+
+    response = post(signed_in, NEW, form)
+
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location == f"/settings/api-keys/reveal/{request_token}"
+    key = created_key()
+    reveal_row = db.session.scalars(select(KeyReveal)).one()
+    sealed = reveal_row.sealed
+    assert reveal_row.api_key_id == key.id and sealed
+
+    shown = signed_in.get(location)
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    soup = assert_full_page(shown)
+    token = soup.find("input", id="revealed-key")["value"]
+    assert tokens.hash_token(token, signed_in.application.config["API_KEY_PEPPER"]) == key.key_hash
+    # The key was never in the URL, the cookie or the database in clear.
+    assert token not in location
+    assert token not in sealed and token.encode().hex() not in sealed
+    assert token[8:-6] not in session_contents(signed_in)
+    [row] = soup.select("#key-list tr.is-new")
+    assert "Stock sync" in text(row)
+
+    # Reload: the list with the key highlighted, and no key.
+    again = signed_in.get(location)
+    assert again.status_code == 200
+    assert token not in again.get_data(as_text=True)
+    again_soup = html(again)
+    assert again_soup.find("dialog") is None
+    assert "not shown again" in text(again_soup.find(class_="flash"))
+    assert again_soup.select("#key-list tr.is-new")
+    db.session.expire_all()
+    assert db.session.scalars(select(KeyReveal)).one().sealed is None
+
+    # Resending the form (the browser's "resubmit", a double click): still one key.
+    resent = post(signed_in, NEW, form)
+    assert resent.status_code == 303 and resent.headers["Location"] == location
+    assert count(ApiKey) == 1 and count(AuditEvent) == 1
+    assert token not in signed_in.get(location).get_data(as_text=True)
+
+
+def test_htmx_create_resent_with_the_same_token_makes_no_second_key(
+    signed_in: FlaskClient,
+) -> None:
+    request_token = form_request_token(signed_in, NEW)
+    form = key_form(label="Shop", request_token=request_token)
+
+    first = post(signed_in, NEW, form, htmx=True)
+    second = post(signed_in, NEW, form, htmx=True)
+
+    assert html(first).find("input", id="revealed-key")["value"].startswith("pk_live_")
+    assert second.status_code == 200
+    assert_fragment(second)
+    assert html(second).find("input", id="revealed-key") is None
+    assert count(ApiKey) == 1
+    assert "was created" in text(html(second).find(class_="flash"))
+    # htmx showed the key in the answer itself: nothing was kept sealed.
+    assert db.session.scalars(select(KeyReveal)).one().sealed is None
+
+
+def test_a_form_with_errors_keeps_its_token_so_the_fixed_form_makes_one_key(
+    signed_in: FlaskClient,
+) -> None:
+    request_token = form_request_token(signed_in, NEW)
+
+    failed = post(signed_in, NEW, key_form(label="", request_token=request_token))
+
+    assert failed.status_code == 422
+    kept = html(failed).find("input", attrs={"name": "request_token"})["value"]
+    assert kept == request_token
+    fixed = key_form(label="Fixed", request_token=kept)
+    assert post(signed_in, NEW, fixed).status_code == 303
+    assert post(signed_in, NEW, fixed).status_code == 303
+    assert count(ApiKey) == 1
+
+
+def test_each_fresh_form_has_its_own_token(signed_in: FlaskClient) -> None:
+    assert form_request_token(signed_in, NEW) != form_request_token(signed_in, NEW)
+
+
+@BOTH
+def test_rotate_resent_rotates_once(signed_in: FlaskClient, user: User, htmx: bool) -> None:
+    old, _ = make_key(user, "secret", label="Sync")
+    url = f"/settings/api-keys/{old.id}/rotate"
+    request_token = form_request_token(signed_in, url)
+    form = {"grace": "24h", "request_token": request_token}
+
+    first = mint(signed_in, url, form, htmx=htmx)
+    token = html(first).find("input", id="revealed-key")["value"]
+    resent = post(signed_in, url, form, htmx=htmx)
+
+    assert count(ApiKey) == 2
+    if htmx:
+        assert resent.status_code == 200 and html(resent).find("input", id="revealed-key") is None
+    else:
+        assert resent.status_code == 303
+        assert token not in signed_in.get(resent.headers["Location"]).get_data(as_text=True)
+    db.session.refresh(old)
+    assert old.replaced_by_id == created_key().id
+
+
+def test_another_members_reveal_page_is_not_found(
+    app,
+    signed_in: FlaskClient,
+    user: User,
+    other_user: User,  # noqa: ANN001
+) -> None:
+    request_token = form_request_token(signed_in, NEW)
+    post(signed_in, NEW, key_form(key_type="secret", label="Mine", request_token=request_token))
+    intruder = app.test_client()
+    sign_in(intruder, other_user.email)
+
+    response = intruder.get(f"/settings/api-keys/reveal/{request_token}")
+
+    assert response.status_code == 404
+    assert "Mine" not in response.get_data(as_text=True)
+
+
+def test_a_reveal_page_in_another_browser_of_the_same_member_shows_no_key(
+    app,
+    signed_in: FlaskClient,
+    user: User,  # noqa: ANN001
+) -> None:
+    request_token = form_request_token(signed_in, NEW)
+    post(signed_in, NEW, key_form(key_type="secret", label="Mine", request_token=request_token))
+    elsewhere = app.test_client()
+    sign_in(elsewhere, user.email)
+
+    response = elsewhere.get(f"/settings/api-keys/reveal/{request_token}")
+
+    assert response.status_code == 200
+    assert html(response).find("input", id="revealed-key") is None
+    # ...and the seal is gone, so the first browser cannot show it later either.
+    assert html(signed_in.get(f"/settings/api-keys/reveal/{request_token}")).find("dialog") is None
+
+
+def test_a_sealed_key_is_not_shown_after_the_reveal_window(
+    signed_in: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request_token = form_request_token(signed_in, NEW)
+    post(signed_in, NEW, key_form(key_type="secret", label="Late", request_token=request_token))
+    later = utcnow() + keys.REVEAL_WINDOW + timedelta(minutes=1)
+    monkeypatch.setattr(keys, "utcnow", lambda: later)
+
+    response = signed_in.get(f"/settings/api-keys/reveal/{request_token}")
+
+    assert response.status_code == 200 and html(response).find("dialog") is None

@@ -29,10 +29,10 @@ def portal_rules(app: Flask) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
-def fill(rule: str, ids: dict[str, int]) -> str:
+def fill(rule: str, ids: dict[str, int | str]) -> str:
     """A rule with its arguments replaced by `ids` (`<int:key_id>` -> ids["key_id"])."""
     for name, value in ids.items():
-        rule = rule.replace(f"<int:{name}>", str(value))
+        rule = rule.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
     assert "<" not in rule, f"no id to put in {rule}: teach this test the new argument"
     return rule
 
@@ -54,13 +54,22 @@ def key_state(key_id: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def victim(user: User) -> dict[str, int]:
-    """`user`'s merchant with a market and a key in it: the ids an attacker would try."""
+def victim(user: User) -> dict[str, int | str]:
+    """`user`'s merchant with a market and a key in it: the ids an attacker would try (and the
+    idempotency token of the form that made a key, whose reveal page another merchant tries)."""
+    from portal.keys import service as keys
     from tests.conftest import make_key
 
     market = accounts.add_market(user.merchant_id, "US", "United States")
     key, _ = make_key(user, "secret", label="Victim's key", market_id=market.id)
-    return {"key_id": key.id, "market_id": market.id}
+    keys.create_key(
+        user.merchant_id,
+        "secret",
+        keys.KeySettings(label="Victim's revealed key"),
+        keys.Actor(name=user.email, user_id=user.id),
+        request=keys.RevealRequest("victim-request-token", user.id, keys.new_pad()),
+    )
+    return {"key_id": key.id, "market_id": market.id, "request_token": "victim-request-token"}
 
 
 def form_body(endpoint: str) -> dict[str, Any]:

@@ -519,6 +519,13 @@ def list_keys(
     market_id: int | None = None,
 ) -> list[ApiKey]:
     """The merchant's keys, newest first, filtered by type, state and market."""
+    return list(db.session.scalars(_key_list_query(merchant_id, key_type, state, market_id)))
+
+
+def _key_list_query(
+    merchant_id: int, key_type: str | None, state: str | None, market_id: int | None
+) -> Any:
+    """The select behind the key list, newest first."""
     now = utcnow()
     query = (
         select(ApiKey)
@@ -538,7 +545,7 @@ def list_keys(
         query = query.where(~revoked & expired)
     elif state == STATE_ACTIVE:
         query = query.where(~revoked & ~expired)
-    return list(db.session.scalars(query))
+    return query
 
 
 def count_keys_by_market(merchant_id: int) -> dict[int | None, int]:
@@ -616,3 +623,78 @@ def rotated_from(key: ApiKey) -> ApiKey | None:
     return db.session.scalar(
         select(ApiKey).where(ApiKey.replaced_by_id == key.id, ApiKey.merchant_id == key.merchant_id)
     )
+
+
+PAGE_SIZE = 50
+WARNING_ACTIONS = ("secret_key_in_browser", "api_key.leaked")
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    """One page of the key list, with what its rows need beyond the keys themselves."""
+
+    keys: list[ApiKey]
+    total: int
+    page: int
+    pages: int
+    warnings: dict[int, set[str]]
+    replaces: dict[int, ApiKey]
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_keys_page(
+    merchant_id: int,
+    key_type: str | None = None,
+    state: str | None = None,
+    market_id: int | None = None,
+    search: str = "",
+    page: int = 1,
+) -> KeyPage:
+    """A page of the merchant's keys (newest first), filtered and searched by label."""
+    query = _key_list_query(merchant_id, key_type, state, market_id)
+    search = search.strip()
+    if search:
+        query = query.where(
+            func.lower(ApiKey.label).like(_like_pattern(search.lower()), escape="\\")
+        )
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    found = list(
+        db.session.scalars(
+            query.options(selectinload(ApiKey.replaced_by))
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        )
+    )
+    ids = [key.id for key in found]
+    warnings: dict[int, set[str]] = {}
+    if ids:
+        for key_id, action in db.session.execute(
+            select(AuditEvent.api_key_id, AuditEvent.action)
+            .where(
+                AuditEvent.merchant_id == merchant_id,
+                AuditEvent.api_key_id.in_(ids),
+                AuditEvent.action.in_(WARNING_ACTIONS),
+            )
+            .distinct()
+        ):
+            warnings.setdefault(key_id, set()).add(action)
+    replaces = (
+        {
+            old.replaced_by_id: old
+            for old in db.session.scalars(
+                select(ApiKey).where(
+                    ApiKey.merchant_id == merchant_id, ApiKey.replaced_by_id.in_(ids)
+                )
+            )
+        }
+        if ids
+        else {}
+    )
+    return KeyPage(found, total, page, pages, warnings, replaces)

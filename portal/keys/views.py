@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Response, abort, flash, g, redirect, request, session, url_for
 
 from portal.accounts.service import get_market, list_markets
@@ -17,10 +19,17 @@ from portal.keys.forms import (
     is_key_type,
 )
 from portal.keys.models import ApiKey, KeyReveal
+from portal.relative_time import relative_time
 from portal.usage.views import key_usage_context
 from portal.web import login_required
 
 bp = Blueprint("keys", __name__, url_prefix="/settings")
+
+
+@bp.app_template_filter("ago")
+def ago(moment: datetime) -> str:
+    """A time as people say it ("3 minutes ago"); templates put the exact time in a title."""
+    return relative_time(moment)
 
 
 def _actor() -> service.Actor:
@@ -51,7 +60,10 @@ def _read_only() -> None:
 def _int_arg(name: str) -> int | None:
     """An integer query parameter, or None."""
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    # ASCII digits only ("²".isdigit() is true) and within a database integer.
+    if not (value.isascii() and value.isdigit()) or int(value) >= 2**63:
+        return None
+    return int(value)
 
 
 @bp.route("/api-keys")
@@ -91,9 +103,31 @@ def _list_context(market, highlight_id: int | None = None) -> dict[str, object]:
         and get_market(g.merchant.id, filters["market"]) is None
     ):
         filters["market"] = None
-    keys = service.list_keys(g.merchant.id, filters["type"], filters["state"], filters["market"])
+    filters["q"] = request.args.get("q", "")[:80]
+    listing = service.list_keys_page(
+        g.merchant.id,
+        filters["type"],
+        filters["state"],
+        filters["market"],
+        search=filters["q"],
+        page=_int_arg("page") or 1,
+    )
+    args = {name: value for name, value in filters.items() if value and name != "market"}
+    if market is None and filters["market"] is not None:
+        args["market"] = filters["market"]
+    where = (
+        {"endpoint": "keys.market_keys", "market_id": market.id}
+        if market
+        else {"endpoint": "keys.list_keys"}
+    )
+
+    def page_url(number: int) -> str:
+        return url_for(**where, **args, page=number)
+
     return {
-        "keys": keys,
+        "keys": listing.keys,
+        "listing": listing,
+        "page_url": page_url,
         "filters": filters,
         "market": market,
         "markets": list_markets(g.merchant.id),
@@ -114,7 +148,15 @@ def _new_key_form() -> NewKeyForm:
     else:
         key_type = request.args.get("key_type", "publishable")
         key_type = key_type if is_key_type(key_type) else "publishable"
-        form = NewKeyForm(formdata=None, key_type=key_type, scopes=default_scopes(key_type))
+        market_id = _int_arg("market_id")  # "New API key" on a market's page preselects it
+        if market_id is not None and get_market(g.merchant.id, market_id) is None:
+            market_id = None
+        form = NewKeyForm(
+            formdata=None,
+            key_type=key_type,
+            scopes=default_scopes(key_type),
+            market_id=market_id,
+        )
     if not form.request_token.data:
         form.request_token.data = service.new_request_token()
     form.set_markets(list_markets(g.merchant.id))

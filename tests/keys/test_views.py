@@ -130,9 +130,13 @@ def test_list_shows_every_column_of_each_key(
     assert masked == f"sk_live_…{secret_token[-4:]}" == secret.masked
     assert market_code == "US"
     assert "Active" in state
-    assert user.email in created
+    assert created == "just now" and user.email not in created  # the creator is on its page
     assert last_used == "Never"
-    assert secret.expires_at.strftime("%Y-%m-%d %H:%M") in expires
+    assert expires in ("in 29 days", "in 30 days")
+    row = soup.find("a", string="Stock sync").find_parent("tr")
+    expiry = row.find_all("td")[7].find("time")
+    assert expiry["title"] == secret.expires_at.strftime("%Y-%m-%d %H:%M") + " UTC"
+    assert expiry["datetime"] == secret.expires_at.isoformat(timespec="seconds") + "Z"
     assert rows["Dev storefront"][0] == "Publishable"
     assert rows["Dev storefront"][3] == "All markets"
     assert "Allows all origins (Development)" in rows["Dev storefront"][1]
@@ -1264,3 +1268,104 @@ def test_a_sealed_key_is_not_shown_after_the_reveal_window(
     response = signed_in.get(f"/settings/api-keys/reveal/{request_token}")
 
     assert response.status_code == 200 and html(response).find("dialog") is None
+
+
+# --- the list of a store that has grown --------------------------------------------------------
+
+
+@BOTH
+def test_list_pages_past_50_keys_newest_first(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    for number in range(63):
+        make_key(user, "publishable", label=f"Integration {number:02d}")
+
+    first = page_or_fragment(get(signed_in, "/settings/api-keys", htmx), htmx, "key-list")
+    labels = list(key_rows(first))
+    assert len(labels) == 50 and labels[0] == "Integration 62" and labels[-1] == "Integration 13"
+    assert "Keys 1–50 of 63" in text(first.find("caption"))
+    older = first.find("a", rel="next")
+    assert older["href"] == "/settings/api-keys?page=2" and older["hx-get"] == older["href"]
+
+    second = page_or_fragment(get(signed_in, older["href"], htmx), htmx, "key-list")
+    assert list(key_rows(second)) == [f"Integration {n:02d}" for n in range(12, -1, -1)]
+    assert "Keys 51–63 of 63" in text(second.find("caption"))
+    assert second.find("a", rel="next") is None
+    assert second.find("a", rel="prev")["href"] == "/settings/api-keys?page=1"
+    # Out-of-range and odd pages fall back to a real page.
+    assert len(key_rows(html(signed_in.get("/settings/api-keys?page=999")))) == 13
+    assert len(key_rows(html(signed_in.get("/settings/api-keys?page=%C2%B2")))) == 50
+
+
+@BOTH
+def test_list_searches_labels_and_keeps_the_filters_when_paging(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    for number in range(55):
+        make_key(user, "secret", label=f"Nightly sync {number:02d}")
+    make_key(user, "publishable", label="Storefront 100% live_")
+    make_key(user, "secret", label="Storefront backend")
+
+    found = key_rows(html(get(signed_in, "/settings/api-keys?q=STOREFRONT", htmx)))
+    assert set(found) == {"Storefront 100% live_", "Storefront backend"}
+    # LIKE wildcards are taken literally.
+    assert set(key_rows(html(signed_in.get("/settings/api-keys?q=100%25")))) == {
+        "Storefront 100% live_"
+    }
+    assert key_rows(html(signed_in.get("/settings/api-keys?q=_"))).keys() == {
+        "Storefront 100% live_"
+    }
+    paged = html(get(signed_in, "/settings/api-keys?q=nightly&type=secret", htmx))
+    assert paged.find("a", rel="next")["href"] == "/settings/api-keys?type=secret&q=nightly&page=2"
+    assert "No keys match" in text(html(signed_in.get("/settings/api-keys?q=nothing-like-it")))
+    search = html(signed_in.get("/settings/api-keys?q=nightly")).find("input", attrs={"name": "q"})
+    assert search["value"] == "nightly" and search["type"] == "search"
+
+
+def test_list_warns_about_a_secret_key_used_from_a_browser(
+    signed_in: FlaskClient, user: User
+) -> None:
+    key, token = make_key(user, "secret", label="Leaky")
+    make_key(user, "secret", label="Careful")
+    signed_in.get(
+        "/api/v1/key", headers={"Authorization": f"Bearer {token}", "Origin": "https://x.test"}
+    )
+
+    rows = key_rows(html(signed_in.get("/settings/api-keys")))
+
+    assert "Used from a browser" in rows["Leaky"][1]
+    assert "Used from a browser" not in rows["Careful"][1]
+
+
+def test_list_tells_rotated_pairs_apart(signed_in: FlaskClient, user: User) -> None:
+    old, _ = make_key(user, "secret", label="Sync")
+    new, _ = keys.rotate_key(old, "24h", keys.Actor(name=user.email, user_id=user.id))
+
+    soup = html(signed_in.get("/settings/api-keys"))
+
+    old_row, new_row = (
+        soup.find("a", href=f"/settings/api-keys/{key.id}", string="Sync").find_parent("tr")
+        for key in (old, new)
+    )
+    assert f"replaced by {new.masked}" in text(old_row)
+    assert f"replaces {old.masked}" in text(new_row)
+    assert "stops in 23 hours" in text(old_row) or "stops in 1 day" in text(old_row)
+
+
+@BOTH
+def test_new_api_key_on_a_market_page_preselects_that_market(
+    signed_in: FlaskClient, market: Market, htmx: bool
+) -> None:
+    listing = html(signed_in.get(f"/settings/markets/{market.id}/api-keys"))
+    button = listing.find("a", string="New API key")
+    assert button["href"] == f"{NEW}?market_id={market.id}"
+
+    form = html(get(signed_in, button["href"], htmx))
+    selected = form.find("select", attrs={"name": "market_id"}).find("option", selected=True)
+    assert selected["value"] == str(market.id)
+    # Not another merchant's (or a made-up) market.
+    other = html(signed_in.get(f"{NEW}?market_id=999999"))
+    assert (
+        other.find("select", attrs={"name": "market_id"}).find("option", selected=True)["value"]
+        == ""
+    )

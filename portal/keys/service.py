@@ -391,8 +391,9 @@ def settings_of(key: ApiKey) -> KeySettings:
 
 def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
     """Change a key's settings without changing the key itself."""
-    if key.state != STATE_ACTIVE:
-        raise KeyNotActive(f"This key is {key.state}; it can no longer be edited.")
+    refusal = edit_refusal(key)
+    if refusal is not None:
+        raise KeyNotActive(refusal)
     clean = validate_settings(key.merchant_id, key.key_type, settings)
     changes: dict[str, Any] = {}
     for name in (
@@ -415,6 +416,18 @@ def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
         _audit(key, "updated", actor, changes=changes)
     db.session.commit()
     return key
+
+
+def edit_refusal(key: ApiKey) -> str | None:
+    """Why a key cannot be edited (revoked, expired, or rotated and retiring), or None."""
+    if key.state != STATE_ACTIVE:
+        return f"This key is {key.state}; it can no longer be edited."
+    if key.replaced_by_id is not None:
+        return (
+            "This key was rotated and stops soon; it can no longer be edited. "
+            "Edit its replacement instead."
+        )
+    return None
 
 
 def _same_minute(before: datetime | None, after: datetime | None) -> bool:

@@ -315,6 +315,10 @@ def _render_key(key: ApiKey) -> Response:
 def edit_key(key_id: int) -> Response:
     """Change a key's settings; the key itself stays the same."""
     key = _key_or_404(key_id)
+    refusal = service.edit_refusal(key)
+    if refusal is not None:
+        # Neither the page nor a hand-made POST edits a revoked, expired or retiring key.
+        return render_page_or_block("keys/not_editable.html", "main", 409, key=key, message=refusal)
     if request.method == "POST":
         form = KeySettingsForm()
     else:

@@ -764,20 +764,40 @@ def test_edit_errors_are_shown_beside_the_field_and_change_nothing(
     assert db.session.get(ApiKey, key.id).label == "Keep"
 
 
-def test_a_revoked_key_cannot_be_edited(signed_in: FlaskClient, user: User) -> None:
-    key, _ = make_key(user, "secret", label="Gone")
-    keys.revoke_key(key, keys.Actor(name=user.email))
-    before = snapshot()
+@pytest.mark.parametrize("state", ["revoked", "expired", "rotated"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@BOTH
+def test_a_revoked_expired_or_retiring_key_cannot_be_edited(
+    signed_in: FlaskClient, user: User, state: str, method: str, htmx: bool
+) -> None:
+    key, _ = make_key(user, "secret", label="Gone", expires_at=utcnow() + timedelta(days=3))
+    actor = keys.Actor(name=user.email, user_id=user.id)
+    if state == "revoked":
+        keys.revoke_key(key, actor)
+    elif state == "expired":
+        key.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    else:
+        replacement, _ = keys.rotate_key(key, "24h", actor)  # in its grace period: still active
+    before = (snapshot(), keys.settings_of(db.session.get(ApiKey, key.id)))
+    url = f"/settings/api-keys/{key.id}/edit"
 
-    response = post(
-        signed_in,
-        f"/settings/api-keys/{key.id}/edit",
-        {"label": "Back", "scopes": ["orders:read"], "rate_limit": "60"},
-    )
+    if method == "POST":
+        form = {"label": "Back", "scopes": ["orders:write"], "rate_limit": "9000"}
+        response = post(signed_in, url, form, htmx=htmx)
+    else:
+        response = get(signed_in, url, htmx)
 
-    assert response.status_code == 422
-    assert "revoked" in field_errors(html(response), "label")
-    assert snapshot() == before
+    assert response.status_code == 409
+    soup = page_or_fragment(response, htmx)
+    assert soup.find("form", id="key-form") is None
+    message = text(soup.find(class_="danger-box"))
+    assert "can no longer be edited" in message
+    assert (state in message) if state != "rotated" else ("rotated" in message)
+    if state == "rotated":
+        assert soup.find("a", href=f"/settings/api-keys/{replacement.id}/edit") is not None
+    db.session.expire_all()
+    assert (snapshot(), keys.settings_of(db.session.get(ApiKey, key.id))) == before
 
 
 # --- rotate ---------------------------------------------------------------------------------

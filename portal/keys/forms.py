@@ -45,6 +45,7 @@ class KeySettingsForm(FlaskForm):
     """The settings a key can change over its life (the edit form)."""
 
     # Only parsing happens here; the key service owns every rule and its message.
+    focus_field: str | None = None  # the row to focus after Add or Remove re-renders the form
     label = StringField("Label")
     description = TextAreaField("Description")
     scopes = MultiCheckboxField(
@@ -90,6 +91,29 @@ class KeySettingsForm(FlaskForm):
         # add_service_errors is not in `self.errors`.
         rows = [*self.allowed_origins.entries, *self.allowed_ip_ranges.entries]
         return bool(self.errors) or any(row.errors for row in rows)
+
+    def error_summary(self) -> list[tuple[str, str, str]]:
+        """Every error in form order, as (id to link to, what it is about, message)."""
+        anchors = {
+            "scopes": "scopes",
+            "allowed_origins": "origins",
+            "allowed_ip_ranges": "ip-ranges",
+        }
+        summary: list[tuple[str, str, str]] = []
+        for field in self:
+            if field.type in ("CSRFTokenField", "HiddenField"):
+                continue
+            if isinstance(field, FieldList):
+                for number, entry in enumerate(field.entries, start=1):
+                    summary += [(entry.id, f"{entry.label.text} {number}", m) for m in entry.errors]
+                messages = [message for message in field.errors if isinstance(message, str)]
+                summary += [(anchors[field.name], field.label.text, m) for m in messages]
+                continue
+            anchor = anchors.get(
+                field.name, f"{field.id}-0" if field.type == "RadioField" else field.id
+            )
+            summary += [(anchor, field.label.text, message) for message in field.errors]
+        return summary
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         """Put the service's messages beside their fields (unless parsing already flagged them)."""

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, request, sessi
 from portal.accounts.service import get_market, list_markets
 from portal.accounts.views import market_or_404
 from portal.htmx import is_partial, render_page_or_block, see_other
-from portal.keys import scopes, service
+from portal.keys import presets, scopes, service
 from portal.keys.forms import (
     ConfirmForm,
     KeySettingsForm,
@@ -142,9 +142,12 @@ def _new_key_form() -> NewKeyForm:
     if request.method == "POST":
         form = NewKeyForm()
     elif request.args.get("key_type") and "label" in request.args:
-        # The type changed (htmx): keep what was typed, start from that type's default scopes.
+        # The type or the preset changed (htmx): keep what was typed, start from that type's
+        # default scopes, or from the preset's scopes and rate limit.
         form = NewKeyForm(formdata=request.args)
         form.scopes.data = default_scopes(form.key_type.data)
+        if request.args.get("apply") == "preset":
+            _apply_preset(form)
     else:
         key_type = request.args.get("key_type", "publishable")
         key_type = key_type if is_key_type(key_type) else "publishable"
@@ -168,7 +171,7 @@ def _new_key_form() -> NewKeyForm:
 def new_key() -> Response:
     """The create form; a valid post creates the key and shows it once."""
     form = _new_key_form()
-    if request.method == "POST" and _adds_a_row(form):
+    if request.method == "POST" and (_adds_a_row(form) or _apply_preset(form)):
         return _render_new(form)
     if form.is_submitted():
         parsed = form.validate()
@@ -190,25 +193,66 @@ def new_key() -> Response:
         except service.DuplicateRequest as duplicate:
             return _after_duplicate(duplicate.reveal)
     if request.method == "GET" and is_partial() and "label" in request.args:
-        return render_page_or_block("keys/new.html", "key_form", form=form, scopes=scopes)
+        return render_page_or_block("keys/new.html", "key_form", **_new_form_context(form))
     return _render_new(form, 422 if form.has_errors() else 200)
 
 
-def _adds_a_row(form: KeySettingsForm) -> bool:
-    """Handle the 'Add origin' and 'Add IP range' buttons (they post the form without saving)."""
-    target = {"origin": form.allowed_origins, "ip_range": form.allowed_ip_ranges}.get(
-        request.form.get("add", "")
-    )
-    if target is None:
+def _apply_preset(form: NewKeyForm) -> bool:
+    """Start the form from the chosen preset ("Apply preset" without JavaScript); True if done."""
+    values = request.form if request.method == "POST" else request.args
+    if values.get("add", values.get("apply")) != "preset":
         return False
-    if len(target.entries) < target.max_entries:
-        target.append_entry()
+    preset = presets.find(values.get("preset"))
+    if preset is not None:
+        form.key_type.data = preset.key_type
+        form.scopes.data = preset.registered_scopes
+        form.rate_limit.data = preset.rate_limit
+        form.rate_limit.raw_data = [str(preset.rate_limit)]  # what the field shows
+    return True
+
+
+def _new_form_context(form: NewKeyForm) -> dict[str, object]:
+    """What the create form needs: with htmx it shows only the chosen type's settings."""
+    values = request.form if request.method == "POST" else request.args
+    return {
+        "form": form,
+        "scopes": scopes,
+        "presets": presets.offered(),
+        "chosen_preset": values.get("preset", ""),
+        "follows_type": is_partial(),
+        # A whole page loaded with JavaScript on: htmx re-renders the form for its type at once.
+        "refresh_type": request.method == "GET" and not is_partial(),
+    }
+
+
+def _adds_a_row(form: KeySettingsForm) -> bool:
+    """Handle 'Add origin', 'Add IP range' and each row's 'Remove' (they post the form without
+    saving); the field to focus next goes on `form.focus_field`."""
+    lists = {"origin": form.allowed_origins, "ip_range": form.allowed_ip_ranges}
+    target = lists.get(request.form.get("add", ""))
+    if target is not None:
+        if len(target.entries) < target.max_entries:
+            target.append_entry()
+        form.focus_field = target.entries[-1].id
+        return True
+    kind, _, index = request.form.get("remove", "").rpartition("-")
+    target = lists.get(kind)
+    if target is None or not (index.isascii() and index.isdigit()):
+        return False
+    values = [entry.data or "" for entry in target.entries]
+    if int(index) < len(values):
+        del values[int(index)]
+    while target.entries:
+        target.pop_entry()
+    for value in values or [""]:
+        target.append_entry(value)
+    form.focus_field = target.entries[min(int(index), len(target.entries) - 1)].id
     return True
 
 
 def _render_new(form: NewKeyForm, status: int = 200) -> Response:
     """The create page, or its form for htmx."""
-    return render_page_or_block("keys/new.html", "main", status, form=form, scopes=scopes)
+    return render_page_or_block("keys/new.html", "main", status, **_new_form_context(form))
 
 
 REVEAL_PADS = "reveal_pads"  # session: idempotency token -> one-time pad (hex), until shown

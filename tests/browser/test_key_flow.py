@@ -445,3 +445,59 @@ def test_without_javascript_reload_and_back_never_mint_another_key(
                 select(ApiKey.label).where(ApiKey.merchant_id == user.merchant_id)
             ).all()
         assert labels == ["No-JS sync"]
+
+
+def test_the_create_form_follows_the_type_and_keeps_the_focus(
+    browser,
+    live_app: tuple[Flask, str],  # noqa: ANN001
+) -> None:
+    with open_tab(browser, expected_errors=r"status of 422 ") as page:
+        _follow_type_and_focus(page, live_app)
+
+
+def _follow_type_and_focus(page, live_app: tuple[Flask, str]) -> None:  # noqa: ANN001
+    app, base_url = live_app
+    with app.app_context():
+        make_user("follow@shop.test", "Follow Shop")
+    _sign_in(page, base_url, "follow@shop.test")
+    page.goto(f"{base_url}/settings/api-keys/new")
+
+    # Publishable (the default): origins only, secret-only scopes unavailable.
+    page.locator("#key-form:not([data-refresh-type])").wait_for()
+    expect(page.locator("#ip-ranges")).to_have_count(0)
+    expect(page.locator("#origins")).to_have_count(1)
+    expect(page.locator("input[name=scopes][value='orders:write']")).to_be_disabled()
+
+    page.get_by_label("Label").fill("Typed first")
+    page.get_by_label("Secret: server scripts only").check()
+    expect(page.locator("#origins")).to_have_count(0)
+    expect(page.locator("#ip-ranges")).to_have_count(1)
+    expect(page.locator("input[name=scopes][value='orders:write']")).to_be_enabled()
+    expect(page.get_by_label("Secret: server scripts only")).to_be_focused()
+    assert page.get_by_label("Label").input_value() == "Typed first"
+    checked = page.locator("input[name=scopes]:checked")
+    assert sorted(checked.evaluate_all("boxes => boxes.map(b => b.value)")) == [
+        "orders:read",
+        "products:read",
+    ]
+
+    page.get_by_role("button", name="Add IP range").click()
+    expect(page.locator("[name='allowed_ip_ranges-1']")).to_be_focused()
+    page.keyboard.type("203.0.113.0/24")
+    page.get_by_role("button", name="Remove IP range 1").click()
+    expect(page.locator("[name='allowed_ip_ranges-0']")).to_be_focused()
+    assert page.locator("[name='allowed_ip_ranges-0']").input_value() == "203.0.113.0/24"
+
+    page.get_by_label("Start from a preset").select_option("storefront")
+    expect(page.get_by_label("Publishable: safe in storefront browser code")).to_be_checked()
+    assert page.get_by_label("Rate limit (requests per minute)").input_value() == "600"
+    expect(page.locator("#ip-ranges")).to_have_count(0)
+
+    page.get_by_label("Label").fill("")
+    page.get_by_role("button", name="Create key").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link").first.click()
+    expect(page.get_by_label("Label")).to_be_focused()
+    with app.app_context():
+        assert db.session.scalar(select(ApiKey).where(ApiKey.label == "Typed first")) is None

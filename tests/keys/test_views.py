@@ -241,12 +241,15 @@ def test_create_form_follows_the_spec_defaults(signed_in: FlaskClient, htmx: boo
     labels = {text(node) for node in form.find_all(["label", "legend"])}
     assert {
         "Type", "Label", "Description", "Scopes", "Market", "Allowed origins",
-        "Allowed IP ranges", "Rate limit (requests per minute)", "Expires",
+        "Rate limit (requests per minute)", "Expires",
     } <= labels  # fmt: skip
+    # Without JavaScript the type may change with no re-render, so both types' settings show;
+    # with htmx the form follows the type (a publishable key: no IP ranges).
+    assert ("Allowed IP ranges" in labels) is not htmx
     assert form.find("button", string="Create key") is not None
     assert form.find("button", attrs={"name": "add", "value": "origin"}).get_text() == "Add origin"
-    market_choices = [text(option) for option in form.find("select").find_all("option")]
-    assert market_choices == ["All markets"]
+    market = form.find("select", attrs={"name": "market_id"})
+    assert [text(option) for option in market.find_all("option")] == ["All markets"]
 
 
 def test_create_form_offers_every_scope_and_the_merchants_markets(
@@ -257,7 +260,8 @@ def test_create_form_offers_every_scope_and_the_merchants_markets(
     form = html(signed_in.get(NEW)).find("form", id="key-form")
 
     assert {box["value"] for box in form.find_all("input", attrs={"name": "scopes"})} == set(SCOPES)
-    options = {option["value"]: text(option) for option in form.find("select").find_all("option")}
+    select = form.find("select", attrs={"name": "market_id"})
+    options = {option["value"]: text(option) for option in select.find_all("option")}
     assert options == {"": "All markets", str(market.id): "US: United States"}
 
 
@@ -1389,3 +1393,192 @@ def test_new_api_key_on_a_market_page_preselects_that_market(
         other.find("select", attrs={"name": "market_id"}).find("option", selected=True)["value"]
         == ""
     )
+
+
+# --- the create form follows the type (htmx) and starts from presets -----------------------
+
+
+def swap_form(client: FlaskClient, **args: str) -> BeautifulSoup:
+    """The create form as htmx re-renders it when the type or the preset changes."""
+    query = {"label": "", "description": "", "rate_limit": "60", **args}
+    response = client.get(NEW, query_string=query, headers=HX)
+    assert response.status_code == 200
+    return assert_fragment(response, "key-form")
+
+
+def test_with_htmx_a_publishable_form_has_origins_and_no_secret_scopes(
+    signed_in: FlaskClient,
+) -> None:
+    form = swap_form(signed_in, key_type="publishable")
+
+    assert form.find(id="origins") is not None and form.find(id="ip-ranges") is None
+    for name, scope in SCOPES.items():
+        box = form.find("input", attrs={"name": "scopes", "value": name})
+        assert box.has_attr("disabled") is scope.secret_only, name
+    checked = {
+        box["value"]
+        for box in form.find_all("input", attrs={"checked": True})
+        if box["name"] == "scopes"
+    }
+    assert checked == set(DEFAULT_SCOPES["publishable"])
+
+
+def test_with_htmx_a_secret_form_has_ip_ranges_and_every_scope(signed_in: FlaskClient) -> None:
+    form = swap_form(signed_in, key_type="secret")
+
+    assert form.find(id="ip-ranges") is not None and form.find(id="origins") is None
+    assert not form.find_all("input", attrs={"name": "scopes", "disabled": True})
+    type_radio = form.find("input", attrs={"name": "key_type", "value": "secret"})
+    assert type_radio.has_attr("checked") and type_radio["hx-get"] == NEW
+
+
+def test_the_whole_page_offers_both_types_and_asks_htmx_to_follow_the_type(
+    signed_in: FlaskClient,
+) -> None:
+    form = html(signed_in.get(NEW)).find(id="key-form")
+
+    assert form.find(id="origins") is not None and form.find(id="ip-ranges") is not None
+    assert form.has_attr("data-refresh-type")  # static/js/portal.js asks htmx for one type
+
+
+@pytest.mark.parametrize(
+    ("slug", "key_type", "expected_scopes", "rate_limit"),
+    [
+        ("storefront", "publishable", ["catalog:read", "cart:write", "checkout:create"], "600"),
+        ("inventory", "secret", ["products:read", "products:write"], "300"),
+        ("fulfilment", "secret", ["orders:read", "orders:write", "customers:read"], "120"),
+        ("analytics", "secret", ["orders:read", "analytics:read"], "60"),
+    ],
+)
+@BOTH
+def test_a_preset_sets_the_type_scopes_and_rate_limit_and_keeps_the_label(
+    signed_in: FlaskClient,
+    slug: str,
+    key_type: str,
+    expected_scopes: list[str],
+    rate_limit: str,
+    htmx: bool,
+) -> None:
+    if htmx:
+        form = swap_form(
+            signed_in, key_type="publishable", label="Warehouse", preset=slug, apply="preset"
+        )
+    else:  # "Apply preset" posts the form without saving it
+        response = post(signed_in, NEW, key_form(label="Warehouse", preset=slug, add="preset"))
+        assert response.status_code == 200
+        form = assert_full_page(response).find(id="key-form")
+    assert count(ApiKey) == 0
+    assert form.find("input", attrs={"name": "key_type", "checked": True})["value"] == key_type
+    checked = [
+        box["value"] for box in form.find_all("input", attrs={"name": "scopes", "checked": True})
+    ]
+    assert sorted(checked) == sorted(expected_scopes)
+    assert form.find("input", attrs={"name": "rate_limit"})["value"] == rate_limit
+    assert form.find("input", attrs={"name": "label"})["value"] == "Warehouse"
+    assert form.find("select", id="preset").find("option", selected=True)["value"] == slug
+
+
+def test_the_preset_list_names_only_presets_with_registered_scopes(signed_in: FlaskClient) -> None:
+    options = [
+        text(o) for o in html(signed_in.get(NEW)).find("select", id="preset").find_all("option")
+    ]
+
+    assert options == [
+        "No preset",
+        "Storefront (publishable, 600/min)",
+        "Mobile app (publishable, 300/min)",
+        "Analytics dashboard (secret, 60/min)",
+        "Order fulfilment (secret, 120/min)",
+        "Inventory sync (secret, 300/min)",
+    ]
+
+
+def test_an_unknown_preset_changes_nothing(signed_in: FlaskClient) -> None:
+    form = swap_form(
+        signed_in, key_type="publishable", label="Kept", preset="webhooks", apply="preset"
+    )
+
+    assert form.find("input", attrs={"name": "key_type", "checked": True})["value"] == "publishable"
+    assert form.find("input", attrs={"name": "rate_limit"})["value"] == "60"
+
+
+# --- focus, the error summary and Remove buttons --------------------------------------------
+
+
+@BOTH
+def test_add_origin_marks_the_new_field_for_focus(signed_in: FlaskClient, htmx: bool) -> None:
+    form = key_form(**{"allowed_origins-0": "https://a.example.com", "add": "origin"})
+
+    soup = html(post(signed_in, NEW, form, htmx=htmx))
+
+    new_field = soup.find("input", attrs={"name": "allowed_origins-1"})
+    assert new_field.has_attr("autofocus") and new_field.has_attr("data-focus-now")
+    assert not soup.find("input", attrs={"name": "allowed_origins-0"}).has_attr("autofocus")
+
+
+@BOTH
+def test_remove_takes_out_one_origin_row_and_writes_nothing(
+    signed_in: FlaskClient, htmx: bool
+) -> None:
+    rows = {
+        "allowed_origins-0": "https://a.example.com",
+        "allowed_origins-1": "https://b.example.com",
+        "allowed_origins-2": "https://c.example.com",
+    }
+
+    response = post(signed_in, NEW, key_form(**rows, remove="origin-1"), htmx=htmx)
+
+    assert response.status_code == 200 and count(ApiKey) == 0
+    soup = html(response)
+    values = [field["value"] for field in soup.select("#origins input[name^=allowed_origins-]")]
+    assert values == ["https://a.example.com", "https://c.example.com"]
+    assert soup.find("input", attrs={"name": "allowed_origins-1"}).has_attr("autofocus")
+    buttons = soup.select("#origins button[name=remove]")
+    assert [b["value"] for b in buttons] == ["origin-0", "origin-1"]
+    assert text(buttons[0]) == "Remove origin 1"
+
+
+def test_remove_on_the_edit_form_drops_an_ip_range_until_saved(
+    signed_in: FlaskClient, user: User
+) -> None:
+    key, _ = make_key(user, "secret", allowed_ip_ranges=["10.0.0.0/8", "192.0.2.0/24"])
+    url = f"/settings/api-keys/{key.id}/edit"
+    form = {
+        "label": key.label, "scopes": list(key.scopes), "rate_limit": "60",
+        "allowed_ip_ranges-0": "10.0.0.0/8", "allowed_ip_ranges-1": "192.0.2.0/24",
+    }  # fmt: skip
+
+    shown = html(post(signed_in, url, {**form, "remove": "ip_range-0"}))
+    assert [f["value"] for f in shown.select("#ip-ranges input")] == ["192.0.2.0/24"]
+    db.session.refresh(key)
+    assert key.allowed_ip_ranges == ["10.0.0.0/8", "192.0.2.0/24"]  # not saved yet
+    del form["allowed_ip_ranges-1"]
+    form["allowed_ip_ranges-0"] = "192.0.2.0/24"
+    assert post(signed_in, url, form).status_code == 303
+    db.session.refresh(key)
+    assert key.allowed_ip_ranges == ["192.0.2.0/24"]
+
+
+@BOTH
+def test_errors_are_summarised_at_the_top_with_links_to_each_field(
+    signed_in: FlaskClient, htmx: bool
+) -> None:
+    form = key_form(label="", rate_limit="0", **{"allowed_origins-0": "ftp://nope"})
+
+    response = post(signed_in, NEW, form, htmx=htmx)
+
+    assert response.status_code == 422
+    soup = html(response)
+    summary = soup.find(id="error-summary")
+    assert summary["role"] == "alert" and summary.has_attr("autofocus")
+    assert summary.find_parent("form")["id"] == "key-form"
+    links = {a["href"]: text(a) for a in summary.find_all("a")}
+    assert set(links) == {"#label", "#allowed_origins-0", "#rate_limit"}
+    for href in links:
+        assert soup.find(id=href[1:]) is not None  # each link lands on its field
+    assert "Label:" in links["#label"] and "Origin 1:" in links["#allowed_origins-0"]
+    assert "There are 3 problems" in text(summary)
+
+
+def test_a_valid_form_has_no_error_summary(signed_in: FlaskClient) -> None:
+    assert html(signed_in.get(NEW)).find(id="error-summary") is None

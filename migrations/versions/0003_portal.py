@@ -1,4 +1,4 @@
-"""key reveals: idempotent create and rotate forms, the new key shown once after a 303
+"""key reveals (idempotent create and rotate forms); error code, client IP, request id of calls
 
 Revision ID: 0003_portal
 Revises: 0002
@@ -14,6 +14,10 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("usage_calls", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("error_code", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("client_ip", sa.String(length=45), nullable=True))
+        batch_op.add_column(sa.Column("request_id", sa.String(length=40), nullable=True))
     op.create_table(
         "key_reveals",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -38,3 +42,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table("key_reveals")
+    with op.batch_alter_table("usage_calls", schema=None) as batch_op:
+        batch_op.drop_column("request_id")
+        batch_op.drop_column("client_ip")
+        batch_op.drop_column("error_code")

@@ -49,6 +49,9 @@ class UsageSummary:
     daily: list[tuple[date, int]] = field(default_factory=list)
     top_endpoints: list[dict[str, Any]] = field(default_factory=list)
     recent: list[UsageCall] = field(default_factory=list)
+    # Calls that did not succeed (every outcome but ok), per bar of the charts.
+    hourly_errors: dict[datetime, int] = field(default_factory=dict)
+    daily_errors: dict[date, int] = field(default_factory=dict)
 
     @property
     def success_rate(self) -> float | None:
@@ -128,6 +131,7 @@ def summarize(
     end: datetime | None = None,
     now: datetime | None = None,
     recent: bool = True,
+    recent_outcome: str | None = None,
 ) -> UsageSummary:
     """Usage of one key, some keys, or every key of the merchant between start and end."""
     now = now or utcnow()
@@ -168,6 +172,9 @@ def summarize(
             summary.calls_24h += calls
         for index, name in enumerate(OUTCOMES):
             outcomes[name] += int(rest[index] or 0)
+        failed = calls - int(rest[OUTCOMES.index("ok")] or 0)
+        summary.hourly_errors[hour] = failed
+        summary.daily_errors[hour.date()] = summary.daily_errors.get(hour.date(), 0) + failed
         for index in range(len(LATENCY_COLUMNS)):
             histogram[index] += int(rest[len(OUTCOMES) + index] or 0)
     summary.outcomes = outcomes
@@ -186,7 +193,7 @@ def summarize(
         merchant_id, key_id, start.date(), last_day, key_ids=key_ids
     )
     if recent:
-        summary.recent = recent_calls(merchant_id, key_id)
+        summary.recent = recent_calls(merchant_id, key_id, outcome=recent_outcome)
     return summary
 
 
@@ -223,9 +230,13 @@ def top_endpoints(
     ]
 
 
-def recent_calls(merchant_id: int, key_id: int | None, limit: int = 50) -> list[UsageCall]:
-    """The latest calls, newest first."""
+def recent_calls(
+    merchant_id: int, key_id: int | None, limit: int = 50, outcome: str | None = None
+) -> list[UsageCall]:
+    """The latest calls, newest first (only those with `outcome`, if given)."""
     query = select(UsageCall).where(UsageCall.merchant_id == merchant_id)
+    if outcome in OUTCOMES:
+        query = query.where(UsageCall.outcome == outcome)
     if key_id is not None:
         query = query.where(UsageCall.api_key_id == key_id)
     return list(db.session.scalars(query.order_by(UsageCall.id.desc()).limit(limit)))

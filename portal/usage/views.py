@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from flask import Blueprint, Response, abort, g, stream_with_context
+from flask import Blueprint, Response, abort, g, request, stream_with_context
 
 from portal.htmx import render_page_or_block
 from portal.keys import service as keys
@@ -28,8 +28,11 @@ def chart_labels() -> dict[str, object]:
 
 
 def key_usage_context(key: ApiKey) -> dict[str, object]:
-    """What the usage panel of a key needs."""
-    return {"usage": stats.summarize(merchant_id=key.merchant_id, key_id=key.id), **chart_labels()}
+    """What the usage panel of a key needs (recent calls filtered by ?outcome=)."""
+    outcome = request.args.get("outcome")
+    outcome = outcome if outcome in stats.OUTCOMES else None
+    usage = stats.summarize(merchant_id=key.merchant_id, key_id=key.id, recent_outcome=outcome)
+    return {"usage": usage, "recent_outcome": outcome, **chart_labels()}
 
 
 def _key_or_404(key_id: int) -> ApiKey:

@@ -608,10 +608,28 @@ def record_lifecycle_events(merchant_id: int) -> int:
     return logged
 
 
+AUDIT_ACTIONS = {
+    "created": "Created",
+    "updated": "Updated",
+    "rotated": "Rotated",
+    "revoked": "Revoked",
+    "expired": "Expired",
+    "secret_key_in_browser": "Used from a browser",
+    "api_key.leaked": "Found in public code",
+}
+
+
 def audit_events(
-    merchant_id: int, key_id: int | None = None, limit: int = 50, before_id: int | None = None
+    merchant_id: int,
+    key_id: int | None = None,
+    limit: int | None = 50,
+    before_id: int | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEvent]:
-    """The merchant's audit events, newest first (optionally one key's)."""
+    """The merchant's audit events, newest first; optionally one key's, one action's, or those
+    between `since` and `until` (exclusive)."""
     query = (
         select(AuditEvent)
         .where(AuditEvent.merchant_id == merchant_id)
@@ -619,11 +637,33 @@ def audit_events(
         .order_by(AuditEvent.id.desc())
         .limit(limit)
     )
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if since is not None:
+        query = query.where(AuditEvent.created_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.created_at < until)
     if key_id is not None:
         query = query.where(AuditEvent.api_key_id == key_id)
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     return list(db.session.scalars(query))
+
+
+def audit_related_keys(merchant_id: int, events: list[AuditEvent]) -> dict[int, ApiKey]:
+    """The keys that events point at (a rotation's replacement or origin), by id, in one query."""
+    ids = {
+        event.details.get(name)
+        for event in events
+        for name in ("replaced_by", "rotated_from")
+        if isinstance(event.details, dict) and isinstance(event.details.get(name), int)
+    }
+    if not ids:
+        return {}
+    found = db.session.scalars(
+        select(ApiKey).where(ApiKey.merchant_id == merchant_id, ApiKey.id.in_(ids))
+    )
+    return {key.id: key for key in found}
 
 
 def states() -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, Response, abort, flash, g, redirect, request, session, url_for
 
@@ -20,6 +21,8 @@ from portal.keys.forms import (
 )
 from portal.keys.models import ApiKey, KeyReveal
 from portal.relative_time import relative_time
+from portal.usage.views import _cell as csv_cell
+from portal.usage.views import _csv as csv_response
 from portal.usage.views import key_usage_context
 from portal.web import login_required
 
@@ -349,6 +352,8 @@ def _render_key(key: ApiKey) -> Response:
             scopes=scopes,
             expiring_soon=service.expiring_soon(key),
             grace_labels=service.GRACE_LABELS,
+            related=service.audit_related_keys(g.merchant.id, events),
+            markets={market.id: market for market in list_markets(g.merchant.id)},
             **key_usage_context(key),
         )
     )
@@ -440,16 +445,87 @@ def revoke_key(key_id: int) -> Response:
     return render_page_or_block("keys/revoke.html", "main", key=key, form=form)
 
 
+def _audit_filters() -> dict[str, object]:
+    """The audit log's filters from the query string; anything odd is ignored."""
+    key_id = _int_arg("key")
+    if key_id is not None:
+        try:
+            service.get_key(g.merchant.id, key_id)
+        except service.KeyNotFound:
+            key_id = None
+    action = request.args.get("action")
+    return {
+        "key": key_id,
+        "action": action if action in service.AUDIT_ACTIONS else None,
+        "since": _date_arg("since"),
+        "until": _date_arg("until"),
+    }
+
+
+def _date_arg(name: str) -> date | None:
+    """A YYYY-MM-DD query parameter, or None."""
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _filtered_events(filters: dict[str, object], **options: object) -> list:  # noqa: ANN401
+    """The audit events matching the filters (`until` includes that whole day)."""
+    since, until = filters["since"], filters["until"]
+    return service.audit_events(
+        g.merchant.id,
+        key_id=filters["key"],
+        action=filters["action"],
+        since=datetime.combine(since, time()) if since else None,
+        until=datetime.combine(until + timedelta(days=1), time()) if until else None,
+        **options,
+    )
+
+
 @bp.route("/audit")
 @login_required
 def audit_log() -> Response:
-    """The merchant's audit log, newest first, 50 at a time."""
+    """The merchant's audit log, newest first, 50 at a time, filtered by key, action and date."""
     service.record_lifecycle_events(g.merchant.id)
-    before = _int_arg("before")
-    events = service.audit_events(g.merchant.id, limit=51, before_id=before)
+    filters = _audit_filters()
+    events = _filtered_events(filters, limit=51, before_id=_int_arg("before"))
+    query = {name: value for name, value in filters.items() if value is not None}
     return render_page_or_block(
         "keys/audit.html",
         "main",
         events=events[:50],
         next_before=events[49].id if len(events) > 50 else None,
+        filters=filters,
+        query=query,
+        filtered=bool(query),
+        actions=service.AUDIT_ACTIONS,
+        all_keys=service.list_keys(g.merchant.id),
+        related=service.audit_related_keys(g.merchant.id, events),
+        markets={market.id: market for market in list_markets(g.merchant.id)},
     )
+
+
+AUDIT_CSV_HEADER = ["id", "time", "action", "key_id", "key", "label", "actor", "ip", "details"]
+
+
+@bp.route("/audit.csv")
+@login_required
+def audit_csv() -> Response:
+    """The filtered audit log as CSV, newest first (every matching event)."""
+    filters = _audit_filters()
+    rows = [
+        [
+            event.id,
+            csv_cell(event.created_at),
+            event.action,
+            event.api_key_id or "",
+            event.api_key.masked if event.api_key else "",
+            csv_cell(event.api_key.label if event.api_key else ""),
+            csv_cell(event.actor),
+            event.ip or "",
+            csv_cell(json.dumps(event.details or {}, sort_keys=True)),
+        ]
+        for event in _filtered_events(filters, limit=None)
+    ]
+    return csv_response("audit-log.csv", AUDIT_CSV_HEADER, iter(rows))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -1057,7 +1060,8 @@ def test_audit_log_lists_events_with_actor_and_ip(
     rows = [
         [text(cell) for cell in row.find_all("td")] for row in soup.find("tbody").find_all("tr")
     ]
-    assert [row[1] for row in rows] == ["Revoked", "Created"]
+    actions = [text(cell.find("strong")) for cell in soup.select("td.sentence")]
+    assert actions == ["Revoked", "Created"]
     revoked, created = rows
     assert "Sync" in revoked[2] and key.masked in revoked[2]
     assert revoked[3] == user.email and revoked[4] == "127.0.0.1"
@@ -1081,8 +1085,8 @@ def test_audit_log_paginates_with_older_events(signed_in: FlaskClient, user: Use
     first_rows = first.find("tbody").find_all("tr")
     second_rows = second.find("tbody").find_all("tr")
     assert len(first_rows) == 50 and len(second_rows) == 6
-    assert "rate limit: 55 → 56" in text(first_rows[0])
-    assert text(second_rows[-1].find_all("td")[1]) == "Created"
+    assert "rate limit changed from 55 per minute to 56 per minute" in text(first_rows[0])
+    assert text(second_rows[-1].find("td", class_="sentence").find("strong")) == "Created"
     assert second.find("a", string="Older events") is None
 
 
@@ -1582,3 +1586,121 @@ def test_errors_are_summarised_at_the_top_with_links_to_each_field(
 
 def test_a_valid_form_has_no_error_summary(signed_in: FlaskClient) -> None:
     assert html(signed_in.get(NEW)).find(id="error-summary") is None
+
+
+# --- the audit log in sentences, filtered, paged and exported ---------------------------------
+
+
+def sentences(soup: BeautifulSoup) -> list[str]:
+    """The audit log's event sentences, newest first, as read."""
+    return [" ".join(cell.get_text("").split()) for cell in soup.select("td.sentence")]
+
+
+@BOTH
+def test_audit_events_read_as_sentences_with_links(
+    signed_in: FlaskClient, user: User, market: Market, htmx: bool
+) -> None:
+    actor = keys.Actor(name=user.email, user_id=user.id)
+    old, _ = make_key(user, "secret", label="Sync", allowed_ip_ranges=["192.0.2.0/24"])
+    keys.update_key(
+        old,
+        keys.KeySettings(
+            label="Nightly sync", scopes=["orders:read"], market_id=market.id,
+            allowed_ip_ranges=["192.0.2.0/24", "10.0.0.0/8"], rate_limit=120,
+        ),
+        actor,
+    )  # fmt: skip
+    new, _ = keys.rotate_key(old, "1h", actor)
+    db.session.refresh(old)
+
+    soup = page_or_fragment(get(signed_in, "/settings/audit", htmx), htmx)
+
+    created_by_rotation, rotated, updated, created = sentences(soup)
+    stops = old.revoked_at.strftime("%Y-%m-%d %H:%M")
+    assert (
+        rotated
+        == f"Rotated; replaced by {new.masked}, old key stops at {stops} UTC (1 hour of grace)."
+    )
+    assert created_by_rotation == f"Created by rotating {old.masked}, with scopes orders:read."
+    assert updated == (
+        "Updated: label changed from “Sync” to “Nightly sync”; scopes removed products:read; "
+        "market changed from all markets to US; allowed IP ranges added 10.0.0.0/8; "
+        "rate limit changed from 60 per minute to 120 per minute."
+    )
+    assert created.startswith("Created, with scopes")
+    links = soup.select("td.sentence a")
+    assert links[0]["href"] == f"/settings/api-keys/{old.id}"
+    assert links[1]["href"] == f"/settings/api-keys/{new.id}"
+    assert "[" not in text(soup.find("tbody")) and "replaced by:" not in text(soup.find("tbody"))
+
+
+@BOTH
+def test_audit_log_filters_by_key_action_and_date(
+    signed_in: FlaskClient, user: User, htmx: bool
+) -> None:
+    first, _ = make_key(user, "secret", label="First")
+    second, _ = make_key(user, "secret", label="Second")
+    keys.revoke_key(second, keys.Actor(name=user.email))
+    old_event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.api_key_id == first.id)
+    ).one()
+    old_event.created_at = utcnow() - timedelta(days=10)
+    db.session.commit()
+    today = utcnow().date()
+
+    def shown(query: str) -> list[str]:
+        soup = page_or_fragment(get(signed_in, f"/settings/audit?{query}", htmx), htmx)
+        return [
+            f"{text(row.select_one('td.sentence strong'))} {text(row.find_all('td')[2].find('a'))}"
+            for row in soup.select("tbody tr")
+            if row.select_one("td.sentence")
+        ]
+
+    assert shown("") == ["Revoked Second", "Created Second", "Created First"]
+    assert shown(f"key={second.id}") == ["Revoked Second", "Created Second"]
+    assert shown("action=created") == ["Created Second", "Created First"]
+    assert shown(f"since={today.isoformat()}") == ["Revoked Second", "Created Second"]
+    assert shown(f"until={(today - timedelta(days=5)).isoformat()}") == ["Created First"]
+    assert shown("key=999999&action=bogus&since=yesterday") == shown("")
+    empty = html(signed_in.get("/settings/audit?action=expired"))
+    assert "No events match" in text(empty.find("tbody"))
+    form = html(signed_in.get(f"/settings/audit?key={first.id}")).find("form", class_="filters")
+    assert form.find("select", attrs={"name": "key"}).find("option", selected=True)["value"] == str(
+        first.id
+    )
+
+
+def test_audit_paging_keeps_the_filters(signed_in: FlaskClient, user: User) -> None:
+    key, _ = make_key(user, "secret", label="Busy")
+    for limit in range(2, 60):
+        keys.update_key(
+            key, keys.KeySettings(label="Busy", scopes=list(key.scopes), rate_limit=limit),
+            keys.Actor(name=user.email),
+        )  # fmt: skip
+
+    first = html(signed_in.get("/settings/audit?action=updated"))
+    older = first.find("a", string="Older events")["href"]
+
+    assert "action=updated" in older
+    second = html(signed_in.get(older))
+    assert len(second.select("td.sentence")) == 8
+    assert all(s.startswith("Updated") for s in sentences(second))
+
+
+def test_audit_csv_exports_the_filtered_log(signed_in: FlaskClient, user: User) -> None:
+    key, _ = make_key(user, "secret", label='=HYPERLINK("http://evil.test")')
+    keys.revoke_key(key, keys.Actor(name=user.email, ip="203.0.113.9"))
+
+    response = signed_in.get("/settings/audit.csv?action=revoked")
+
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="audit-log.csv"'
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["id", "time", "action", "key_id", "key", "label", "actor", "ip", "details"]
+    [row] = rows[1:]
+    assert row[2:5] == ["revoked", str(key.id), key.masked]
+    assert row[5] == '\'=HYPERLINK("http://evil.test")'  # never a formula in a spreadsheet
+    assert row[6:8] == [user.email, "203.0.113.9"]
+    assert json.loads(row[8]) == {"reason": "revoked"}
+    link = html(signed_in.get("/settings/audit?action=revoked")).find("a", string="Export CSV")
+    assert link["href"] == "/settings/audit.csv?action=revoked"

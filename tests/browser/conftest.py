@@ -82,9 +82,8 @@ def browser() -> Iterator[object]:
 def open_tab(browser: Any, expected_errors: str | None = None, **options: Any) -> Iterator[Any]:
     """A tab in a fresh context that may use the clipboard; console errors fail the test, except
     those matching the `expected_errors` pattern."""
-    context = browser.new_context(
-        permissions=["clipboard-read", "clipboard-write"], viewport=DESKTOP, **options
-    )
+    options.setdefault("viewport", DESKTOP)
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"], **options)
     tab = context.new_page()
     errors: list[str] = []
 

@@ -13,7 +13,7 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.keys import service, tokens
 from portal.keys.models import ApiKey
-from tests.browser.conftest import SCREENSHOTS, open_tab
+from tests.browser.conftest import PHONE, SCREENSHOTS, open_tab
 from tests.conftest import PASSWORD, make_key, make_user
 
 
@@ -501,3 +501,25 @@ def _follow_type_and_focus(page, live_app: tuple[Flask, str]) -> None:  # noqa: 
     expect(page.get_by_label("Label")).to_be_focused()
     with app.app_context():
         assert db.session.scalar(select(ApiKey).where(ApiKey.label == "Typed first")) is None
+
+
+def test_the_phone_menu_works_without_javascript(
+    browser,
+    live_app: tuple[Flask, str],  # noqa: ANN001
+) -> None:
+    app, base_url = live_app
+    with app.app_context():
+        make_user("phone@shop.test", "Phone Shop")
+    with open_tab(browser, java_script_enabled=False, viewport=PHONE) as tab:
+        _sign_in(tab, base_url, "phone@shop.test")
+        wide_nav = tab.get_by_role("navigation", name="Settings", exact=True)
+        expect(wide_nav).to_be_hidden()
+        header = tab.locator("header.topbar").bounding_box()
+        assert header["height"] < 80  # one row, not four
+
+        tab.get_by_text("Menu", exact=True).click()
+        menu = tab.get_by_role("navigation", name="Settings menu")
+        expect(menu).to_be_visible()
+        menu.get_by_role("link", name="Usage").click()
+        tab.wait_for_url(f"{base_url}/settings/usage")
+        assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -137,6 +137,9 @@ def seed_demo() -> None:
     state = "Created" if created else "Already there:"
     click.echo(f"{state} demo merchant “Demo Store”.")
     click.echo(f"  Sign in at /auth/login with {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    for label, token in created.items():  # shown this once: only their hashes are stored
+        variable = "PUBLISHABLE_KEY" if token.startswith("pk_") else "SECRET_KEY"
+        click.echo(f"  {label} key: export {variable}={token}")
 
 
 @click.command("prune-usage")

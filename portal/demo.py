@@ -17,10 +17,25 @@ PRODUCTS = [
 ]
 
 
-def seed() -> bool:
-    """Create the demo merchant unless it exists; True if it was created."""
+STOREFRONT_ORIGINS = ["http://localhost:8000", "https://shop.example.com"]
+# Every scope the README's admin examples use (the registry has no others the demo needs).
+BACK_OFFICE_SCOPES = [
+    "products:read",
+    "products:write",
+    "orders:read",
+    "orders:write",
+    "customers:read",
+    "analytics:read",
+]
+
+
+def seed() -> dict[str, str]:
+    """Create the demo merchant unless it exists; the new keys by label (empty if it existed).
+
+    The keys are returned once, so `seed-demo` can print them; they are never stored.
+    """
     if accounts.find_user(DEMO_EMAIL) is not None:
-        return False
+        return {}
     user = accounts.register(accounts.NewAccount(DEMO_EMAIL, DEMO_PASSWORD, "Demo Store"))
     merchant_id = user.merchant_id
     us = accounts.add_market(merchant_id, "US", "United States")
@@ -40,16 +55,20 @@ def seed() -> bool:
         db.session.add(product)
     db.session.commit()
     actor = keys.Actor(name=DEMO_EMAIL, user_id=user.id)
-    keys.create_key(
+    _, publishable = keys.create_key(
         merchant_id,
         "publishable",
-        keys.KeySettings(label="Storefront", allowed_origins=["http://localhost:8000"]),
+        keys.KeySettings(label="Storefront", allowed_origins=STOREFRONT_ORIGINS),
         actor,
     )
-    keys.create_key(
+    _, secret = keys.create_key(
         merchant_id,
         "secret",
-        keys.KeySettings(label="Stock sync", description="Nightly inventory sync job."),
+        keys.KeySettings(
+            label="Stock sync",
+            description="Nightly inventory sync job and the README's admin examples.",
+            scopes=BACK_OFFICE_SCOPES,
+        ),
         actor,
     )
-    return True
+    return {"Storefront": publishable, "Stock sync": secret}

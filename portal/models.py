@@ -8,7 +8,7 @@ from portal.customers.models import (
     CustomerSession,
     CustomerToken,
 )
-from portal.keys.models import ApiKey, AuditEvent
+from portal.keys.models import ApiKey, AuditEvent, KeyReveal
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
 
@@ -24,6 +24,7 @@ __all__ = [
     "CustomerPasswordReset",
     "CustomerSession",
     "CustomerToken",
+    "KeyReveal",
     "Market",
     "Merchant",
     "Order",

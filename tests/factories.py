@@ -12,11 +12,12 @@ from werkzeug.test import TestResponse
 
 from portal.accounts import service as accounts
 from portal.accounts.models import Market, User
+from portal.customers import service as customers
 from portal.keys import service as keys
 from portal.keys.models import ApiKey
 from portal.keys.scopes import SCOPES, scopes_for
 from portal.store import service as store
-from portal.store.models import Product
+from portal.store.models import Customer, Product
 
 PASSWORD = "correct horse battery"
 
@@ -43,18 +44,41 @@ class Victim:
 
     key: ApiKey
     market: Market
+    customer: Customer
+    # The idempotency token of the form that made a key, whose reveal page an attacker tries.
+    request_token: str = "victim-request-token"
 
     @property
-    def ids(self) -> dict[str, int]:
-        """The URL arguments (`key_id`, `market_id`) that name the victim's objects."""
-        return {"key_id": self.key.id, "market_id": self.market.id}
+    def ids(self) -> dict[str, int | str]:
+        """The URL arguments that name the victim's objects."""
+        return {
+            "key_id": self.key.id,
+            "market_id": self.market.id,
+            "customer_id": self.customer.id,
+            "request_token": self.request_token,
+        }
 
 
 def make_victim(user: User) -> Victim:
-    """`user`'s merchant with a market US and a secret key "Victim's key" in it."""
+    """`user`'s merchant with a market US and a secret key "Victim's key" in it, a key made
+    through a form (its reveal pending), and a shopper."""
     market = accounts.add_market(user.merchant_id, "US", "United States")
     key, _ = make_key(user, "secret", label="Victim's key", market_id=market.id)
-    return Victim(key=key, market=market)
+    victim = Victim(
+        key=key,
+        market=market,
+        customer=customers.register(
+            user.merchant_id, "victim.shopper@example.com", "plum jam on toast", "Victim Shopper"
+        ).customer,
+    )
+    keys.create_key(
+        user.merchant_id,
+        "secret",
+        keys.KeySettings(label="Victim's revealed key"),
+        keys.Actor(name=user.email, user_id=user.id),
+        request=keys.RevealRequest(victim.request_token, user.id, keys.new_pad()),
+    )
+    return victim
 
 
 API = "/api/v1"

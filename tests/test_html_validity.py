@@ -80,14 +80,18 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
         "audit": signed_in.get("/settings/audit"),
         "usage": signed_in.get("/settings/usage"),
         "key-usage": signed_in.get(f"/settings/api-keys/{publishable.id}/usage"),
-        "reveal": post(
-            signed_in,
-            "/settings/api-keys/new",
-            {"key_type": "secret", "label": "New", "rate_limit": "60"},
+        "reveal": signed_in.get(
+            post(
+                signed_in,
+                "/settings/api-keys/new",
+                {"key_type": "secret", "label": "New", "rate_limit": "60"},
+            ).headers["Location"]
         ),
     }
-    rendered["reveal-after-rotate"] = post(
-        signed_in, f"/settings/api-keys/{secret.id}/rotate", {"grace": "24h"}
+    rendered["reveal-after-rotate"] = signed_in.get(
+        post(signed_in, f"/settings/api-keys/{secret.id}/rotate", {"grace": "24h"}).headers[
+            "Location"
+        ]
     )
     rendered["rotated-key-page"] = signed_in.get(f"/settings/api-keys/{secret.id}")
     assert db.session.query(ApiKey).count() == 4

@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
     FieldList,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectChoice,
@@ -46,6 +47,7 @@ class KeySettingsForm(FlaskForm):
     """The settings a key can change over its life (the edit form)."""
 
     # Only parsing happens here; the key service owns every rule and its message.
+    focus_field: str | None = None  # the row to focus after Add or Remove re-renders the form
     label = StringField("Label")
     description = TextAreaField("Description")
     scopes = MultiCheckboxField(
@@ -92,6 +94,29 @@ class KeySettingsForm(FlaskForm):
         rows = [*self.allowed_origins.entries, *self.allowed_ip_ranges.entries]
         return bool(self.errors) or any(row.errors for row in rows)
 
+    def error_summary(self) -> list[tuple[str, str, str]]:
+        """Every error in form order, as (id to link to, what it is about, message)."""
+        anchors = {
+            "scopes": "scopes",
+            "allowed_origins": "origins",
+            "allowed_ip_ranges": "ip-ranges",
+        }
+        summary: list[tuple[str, str, str]] = []
+        for field in self:
+            if field.type in ("CSRFTokenField", "HiddenField"):
+                continue
+            if isinstance(field, FieldList):
+                for number, entry in enumerate(field.entries, start=1):
+                    summary += [(entry.id, f"{entry.label.text} {number}", m) for m in entry.errors]
+                messages = [message for message in field.errors if isinstance(message, str)]
+                summary += [(anchors[field.name], field.label.text, m) for m in messages]
+                continue
+            anchor = anchors.get(
+                field.name, f"{field.id}-0" if field.type == "RadioField" else field.id
+            )
+            summary += [(anchor, field.label.text, message) for message in field.errors]
+        return summary
+
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         """Put the service's messages beside their fields (unless parsing already flagged them)."""
         for name, messages in errors.items():
@@ -110,6 +135,9 @@ class KeySettingsForm(FlaskForm):
 class NewKeyForm(KeySettingsForm):
     """The create form: the settings plus the key's type."""
 
+    # The idempotency token: a resent form (reload, Back, double click) makes no second key.
+    request_token = HiddenField()
+
     key_type = RadioField(
         "Type",
         choices=TYPE_CHOICES,
@@ -120,6 +148,8 @@ class NewKeyForm(KeySettingsForm):
 
 class RotateForm(FlaskForm):
     """Rotate a key, choosing when the old one stops."""
+
+    request_token = HiddenField()
 
     grace = RadioField(
         "When should the old key stop working?",

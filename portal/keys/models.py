@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Market, Merchant
@@ -104,3 +104,25 @@ class AuditEvent(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     api_key: Mapped[ApiKey | None] = relationship()
+
+
+class KeyReveal(db.Model):
+    """One create or rotate form submission: its idempotency token, the key it made, and the new
+    key sealed (XOR) with a one-time pad that only the submitting browser's session holds."""
+
+    __tablename__ = "key_reveals"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "request_token", name="uq_key_reveals_merchant_request"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    request_token: Mapped[str] = mapped_column(String(64))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    event: Mapped[str] = mapped_column(String(12))
+    # Hex of key XOR pad; alone it says nothing about the key. Wiped once shown.
+    sealed: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    api_key: Mapped[ApiKey] = relationship()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Market
@@ -22,6 +24,7 @@ from portal.keys.models import (  # noqa: F401 - ApiKey is re-exported for calle
     STATES,
     ApiKey,
     AuditEvent,
+    KeyReveal,
 )
 
 LABEL_MAX = 80
@@ -40,6 +43,8 @@ GRACE_PERIODS: dict[str, timedelta] = {
 GRACE_LABELS = {"now": "Now", "1h": "1 hour", "24h": "24 hours", "7d": "7 days"}
 EXPIRING_SOON = timedelta(days=7)
 NUL = "\x00"  # no text column holds it (PostgreSQL refuses it)
+REVEAL_WINDOW = timedelta(minutes=15)
+PAD_BYTES = 64  # longer than any key (46 characters)
 
 
 class KeyNotFound(LookupError):
@@ -56,6 +61,33 @@ class KeyInvalid(ValueError):
 
 class KeyNotActive(ValueError):
     """The key is revoked or expired, so it cannot be edited or rotated."""
+
+
+class DuplicateRequest(LookupError):
+    """This form submission (its idempotency token) already made a key; `reveal` is its record."""
+
+    def __init__(self, reveal: KeyReveal) -> None:
+        super().__init__(reveal.request_token)
+        self.reveal = reveal
+
+
+@dataclass(frozen=True)
+class RevealRequest:
+    """A form submission that mints a key: its idempotency token and, when the key is shown on
+    a later page (after a 303), the one-time pad that seals it until then."""
+
+    request_token: str
+    user_id: int | None
+    pad: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """What the reveal page shows: the key, why it is new, and its token if still to be shown."""
+
+    key: ApiKey
+    event: str
+    token: str | None
 
 
 @dataclass(frozen=True)
@@ -259,14 +291,102 @@ def _new_key(
 
 
 def create_key(
-    merchant_id: int, key_type: str, settings: KeySettings, actor: Actor
+    merchant_id: int,
+    key_type: str,
+    settings: KeySettings,
+    actor: Actor,
+    request: RevealRequest | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it and its token, which is never stored and shown only now."""
+    """Create a key; returns it and its token, which is never stored and shown only now.
+
+    With a `request`, a second submission of the same form raises DuplicateRequest instead.
+    """
+    if request is not None:
+        _refuse_duplicate(merchant_id, request.request_token)
     clean = validate_settings(merchant_id, key_type, settings)
     key, token = _new_key(merchant_id, key_type, clean, actor)
     _audit(key, "created", actor, key_type=key_type, label=clean.label, scopes=clean.scopes)
-    db.session.commit()
+    _commit_with_reveal(key, token, "created", request)
     return key, token
+
+
+def new_request_token() -> str:
+    """An idempotency token for a create or rotate form."""
+    return secrets.token_urlsafe(32)
+
+
+def new_pad() -> bytes:
+    """A one-time pad to seal a new key until the page after the redirect shows it."""
+    return secrets.token_bytes(PAD_BYTES)
+
+
+def _xor(data: bytes, pad: bytes) -> bytes:
+    """Data XOR the pad (a one-time pad: the pad is random and at least as long)."""
+    return bytes(left ^ right for left, right in zip(data, pad, strict=False))
+
+
+def _find_reveal(merchant_id: int, request_token: str) -> KeyReveal | None:
+    """The record of a form submission, by its idempotency token."""
+    return db.session.scalar(
+        select(KeyReveal).where(
+            KeyReveal.merchant_id == merchant_id, KeyReveal.request_token == request_token
+        )
+    )
+
+
+def _refuse_duplicate(merchant_id: int, request_token: str) -> None:
+    """Raise DuplicateRequest when this submission already made a key."""
+    existing = _find_reveal(merchant_id, request_token)
+    if existing is not None:
+        raise DuplicateRequest(existing)
+
+
+def _commit_with_reveal(key: ApiKey, token: str, event: str, request: RevealRequest | None) -> None:
+    """Commit the new key together with its submission's record (so a resend finds it)."""
+    if request is None:
+        db.session.commit()
+        return
+    db.session.add(
+        KeyReveal(
+            merchant_id=key.merchant_id,
+            user_id=request.user_id,
+            request_token=request.request_token,
+            api_key=key,
+            event=event,
+            sealed=_xor(token.encode(), request.pad).hex() if request.pad else None,
+        )
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The same form posted twice at once: the other request made the key; this one made none.
+        db.session.rollback()
+        existing = _find_reveal(key.merchant_id, request.request_token)
+        if existing is None:
+            raise
+        raise DuplicateRequest(existing) from None
+
+
+def open_reveal(
+    merchant_id: int, user_id: int, request_token: str, pad: bytes | None
+) -> Reveal | None:
+    """The key a submission made, with its token the first time only (then the seal is wiped).
+
+    None when the submission is not this user's. The token is None once shown, after
+    REVEAL_WINDOW, or without the pad (another browser).
+    """
+    reveal = _find_reveal(merchant_id, request_token)
+    if reveal is None or reveal.user_id != user_id:
+        return None
+    token = None
+    if reveal.sealed is not None:
+        if pad is not None and utcnow() - reveal.created_at <= REVEAL_WINDOW:
+            token = _xor(bytes.fromhex(reveal.sealed), pad).decode("ascii", "replace")
+        reveal.sealed = None
+        db.session.commit()
+    if token is not None and tokens.hash_token(token, _pepper()) != reveal.api_key.key_hash:
+        token = None  # a pad from another submission: show nothing rather than garbage
+    return Reveal(key=reveal.api_key, event=reveal.event, token=token)
 
 
 def settings_of(key: ApiKey) -> KeySettings:
@@ -276,8 +396,9 @@ def settings_of(key: ApiKey) -> KeySettings:
 
 def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
     """Change a key's settings without changing the key itself."""
-    if key.state != STATE_ACTIVE:
-        raise KeyNotActive(f"This key is {key.state}; it can no longer be edited.")
+    refusal = edit_refusal(key)
+    if refusal is not None:
+        raise KeyNotActive(refusal)
     clean = validate_settings(key.merchant_id, key.key_type, settings)
     changes: dict[str, Any] = {}
     for name in SETTING_NAMES:
@@ -293,6 +414,18 @@ def update_key(key: ApiKey, settings: KeySettings, actor: Actor) -> ApiKey:
     return key
 
 
+def edit_refusal(key: ApiKey) -> str | None:
+    """Why a key cannot be edited (revoked, expired, or rotated and retiring), or None."""
+    if key.state != STATE_ACTIVE:
+        return f"This key is {key.state}; it can no longer be edited."
+    if key.replaced_by_id is not None:
+        return (
+            "This key was rotated and stops soon; it can no longer be edited. "
+            "Edit its replacement instead."
+        )
+    return None
+
+
 def _same_minute(before: datetime | None, after: datetime | None) -> bool:
     """Whether two expiries are equal to the minute (both None counts as equal)."""
     if before is None or after is None:
@@ -305,8 +438,15 @@ def _jsonable(value: Any) -> Any:
     return iso_utc(value, "minutes") if isinstance(value, datetime) else value
 
 
-def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
-    """Replace a key with a new one of the same settings; the old one stops now or after `grace`."""
+def rotate_key(
+    key: ApiKey, grace: str, actor: Actor, request: RevealRequest | None = None
+) -> tuple[ApiKey, str]:
+    """Replace a key with a new one of the same settings; the old one stops now or after `grace`.
+
+    With a `request`, a second submission of the same form raises DuplicateRequest instead.
+    """
+    if request is not None:
+        _refuse_duplicate(key.merchant_id, request.request_token)
     if grace not in GRACE_PERIODS:
         raise KeyInvalid(
             {"grace": ["Choose when the old key stops: now, 1 hour, 24 hours or 7 days."]}
@@ -346,7 +486,7 @@ def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
     if stops_at <= now:
         key.logged_state = STATE_REVOKED
         _audit(key, "revoked", actor, reason="rotated")
-    db.session.commit()
+    _commit_with_reveal(new_key, token, "rotated", request)
     return new_key, token
 
 
@@ -379,6 +519,13 @@ def list_keys(
     market_id: int | None = None,
 ) -> list[ApiKey]:
     """The merchant's keys, newest first, filtered by type, state and market."""
+    return list(db.session.scalars(_key_list_query(merchant_id, key_type, state, market_id)))
+
+
+def _key_list_query(
+    merchant_id: int, key_type: str | None, state: str | None, market_id: int | None
+) -> Any:
+    """The select behind the key list, newest first."""
     now = utcnow()
     query = (
         select(ApiKey)
@@ -398,7 +545,7 @@ def list_keys(
         query = query.where(~revoked & expired)
     elif state == STATE_ACTIVE:
         query = query.where(~revoked & ~expired)
-    return list(db.session.scalars(query))
+    return query
 
 
 def count_keys_by_market(merchant_id: int) -> dict[int | None, int]:
@@ -462,10 +609,28 @@ def record_all_lifecycle_events() -> int:
     return sum(record_lifecycle_events(merchant_id) for merchant_id in list(merchant_ids))
 
 
+AUDIT_ACTIONS = {
+    "created": "Created",
+    "updated": "Updated",
+    "rotated": "Rotated",
+    "revoked": "Revoked",
+    "expired": "Expired",
+    "secret_key_in_browser": "Used from a browser",
+    "api_key.leaked": "Found in public code",
+}
+
+
 def audit_events(
-    merchant_id: int, key_id: int | None = None, limit: int = 50, before_id: int | None = None
+    merchant_id: int,
+    key_id: int | None = None,
+    limit: int | None = 50,
+    before_id: int | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEvent]:
-    """The merchant's audit events, newest first (optionally one key's)."""
+    """The merchant's audit events, newest first; optionally one key's, one action's, or those
+    between `since` and `until` (exclusive)."""
     query = (
         select(AuditEvent)
         .where(AuditEvent.merchant_id == merchant_id)
@@ -473,11 +638,33 @@ def audit_events(
         .order_by(AuditEvent.id.desc())
         .limit(limit)
     )
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if since is not None:
+        query = query.where(AuditEvent.created_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.created_at < until)
     if key_id is not None:
         query = query.where(AuditEvent.api_key_id == key_id)
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     return list(db.session.scalars(query))
+
+
+def audit_related_keys(merchant_id: int, events: list[AuditEvent]) -> dict[int, ApiKey]:
+    """The keys that events point at (a rotation's replacement or origin), by id, in one query."""
+    ids = {
+        event.details.get(name)
+        for event in events
+        for name in ("replaced_by", "rotated_from")
+        if isinstance(event.details, dict) and isinstance(event.details.get(name), int)
+    }
+    if not ids:
+        return {}
+    found = db.session.scalars(
+        select(ApiKey).where(ApiKey.merchant_id == merchant_id, ApiKey.id.in_(ids))
+    )
+    return {key.id: key for key in found}
 
 
 def states() -> tuple[str, ...]:
@@ -532,3 +719,78 @@ def record_secret_key_in_browser(
         db.session.rollback()
         raise
     return True
+
+
+PAGE_SIZE = 50
+WARNING_ACTIONS = ("secret_key_in_browser", "api_key.leaked")
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    """One page of the key list, with what its rows need beyond the keys themselves."""
+
+    keys: list[ApiKey]
+    total: int
+    page: int
+    pages: int
+    warnings: dict[int, set[str]]
+    replaces: dict[int, ApiKey]
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_keys_page(
+    merchant_id: int,
+    key_type: str | None = None,
+    state: str | None = None,
+    market_id: int | None = None,
+    search: str = "",
+    page: int = 1,
+) -> KeyPage:
+    """A page of the merchant's keys (newest first), filtered and searched by label."""
+    query = _key_list_query(merchant_id, key_type, state, market_id)
+    search = search.strip()
+    if search:
+        query = query.where(
+            func.lower(ApiKey.label).like(_like_pattern(search.lower()), escape="\\")
+        )
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    found = list(
+        db.session.scalars(
+            query.options(selectinload(ApiKey.replaced_by))
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        )
+    )
+    ids = [key.id for key in found]
+    warnings: dict[int, set[str]] = {}
+    if ids:
+        for key_id, action in db.session.execute(
+            select(AuditEvent.api_key_id, AuditEvent.action)
+            .where(
+                AuditEvent.merchant_id == merchant_id,
+                AuditEvent.api_key_id.in_(ids),
+                AuditEvent.action.in_(WARNING_ACTIONS),
+            )
+            .distinct()
+        ):
+            warnings.setdefault(key_id, set()).add(action)
+    replaces = (
+        {
+            old.replaced_by_id: old
+            for old in db.session.scalars(
+                select(ApiKey).where(
+                    ApiKey.merchant_id == merchant_id, ApiKey.replaced_by_id.in_(ids)
+                )
+            )
+        }
+        if ids
+        else {}
+    )
+    return KeyPage(found, total, page, pages, warnings, replaces)

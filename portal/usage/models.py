@@ -89,3 +89,6 @@ class UsageCall(db.Model):
     latency_ms: Mapped[float] = mapped_column()
     origin: Mapped[str | None] = mapped_column(String(255), default=None)
     outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(40), default=None)
+    client_ip: Mapped[str | None] = mapped_column(String(45), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(40), default=None)

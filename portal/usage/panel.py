@@ -15,6 +15,8 @@ def chart_labels() -> dict[str, object]:
     }
 
 
-def key_usage_context(key: ApiKey) -> dict[str, object]:
-    """What the usage panel of a key needs."""
-    return {"usage": stats.summarize(merchant_id=key.merchant_id, key_id=key.id), **chart_labels()}
+def key_usage_context(key: ApiKey, outcome: str | None = None) -> dict[str, object]:
+    """What the usage panel of a key needs (recent calls filtered by `outcome`, if one)."""
+    outcome = outcome if outcome in stats.OUTCOMES else None
+    usage = stats.summarize(merchant_id=key.merchant_id, key_id=key.id, recent_outcome=outcome)
+    return {"usage": usage, "recent_outcome": outcome, **chart_labels()}

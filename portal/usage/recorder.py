@@ -28,6 +28,9 @@ class CallRecord:
     latency_ms: float
     origin: str | None
     outcome: str
+    error_code: str | None = None
+    client_ip: str | None = None
+    request_id: str | None = None
 
 
 class UsageRecorder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 
 from flask import Flask, Response, current_app, g, request
 
@@ -66,6 +67,10 @@ def _record_call(response: Response) -> Response:
         return response
     started = g.get("request_started")
     latency_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+    # Every counted call has an id the merchant sees in Recent calls and the caller in a header.
+    request_id = response.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex}"
+    response.headers["X-Request-Id"] = request_id
+    error_code = g.get("api_error_code")
     recorder().record(
         CallRecord(
             api_key_id=key.id,
@@ -76,7 +81,10 @@ def _record_call(response: Response) -> Response:
             status=response.status_code,
             latency_ms=latency_ms,
             origin=request.headers.get("Origin"),
-            outcome=outcome_of(response.status_code, g.get("api_error_code")),
+            outcome=outcome_of(response.status_code, error_code),
+            error_code=error_code,
+            client_ip=request.remote_addr,
+            request_id=request_id,
         )
     )
     return response

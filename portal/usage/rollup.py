@@ -122,6 +122,9 @@ def _write_recent(recent: dict[int, list[CallRecord]]) -> None:
             "status": call.status,
             "latency_ms": round(call.latency_ms, 2),
             "origin": (call.origin or None) and call.origin[:255],
+            "error_code": (call.error_code or None) and call.error_code[:40],
+            "client_ip": (call.client_ip or None) and call.client_ip[:45],
+            "request_id": (call.request_id or None) and call.request_id[:40],
             "outcome": call.outcome,
         }
         for calls in recent.values()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -50,6 +49,9 @@ class UsageSummary:
     daily: list[tuple[date, int]] = field(default_factory=list)
     top_endpoints: list[dict[str, Any]] = field(default_factory=list)
     recent: list[UsageCall] = field(default_factory=list)
+    # Calls that did not succeed (every outcome but ok), per bar of the charts.
+    hourly_errors: dict[datetime, int] = field(default_factory=dict)
+    daily_errors: dict[date, int] = field(default_factory=dict)
 
     @property
     def success_rate(self) -> float | None:
@@ -119,6 +121,7 @@ def summarize(
     end: datetime | None = None,
     now: datetime | None = None,
     recent: bool = True,
+    recent_outcome: str | None = None,
 ) -> UsageSummary:
     """Usage of one key, some keys, or every key of the merchant between start and end."""
     now = now or utcnow()
@@ -159,6 +162,9 @@ def summarize(
             summary.calls_24h += calls
         for index, name in enumerate(OUTCOMES):
             outcomes[name] += int(rest[index] or 0)
+        failed = calls - int(rest[OUTCOMES.index("ok")] or 0)
+        summary.hourly_errors[hour] = failed
+        summary.daily_errors[hour.date()] = summary.daily_errors.get(hour.date(), 0) + failed
         for index in range(len(LATENCY_COLUMNS)):
             histogram[index] += int(rest[len(OUTCOMES) + index] or 0)
     summary.outcomes = outcomes
@@ -177,7 +183,7 @@ def summarize(
         merchant_id, key_id, start.date(), last_day, key_ids=key_ids
     )
     if recent:
-        summary.recent = recent_calls(merchant_id, key_id)
+        summary.recent = recent_calls(merchant_id, key_id, outcome=recent_outcome)
     return summary
 
 
@@ -214,9 +220,13 @@ def top_endpoints(
     ]
 
 
-def recent_calls(merchant_id: int, key_id: int | None, limit: int = 50) -> list[UsageCall]:
-    """The latest calls, newest first."""
+def recent_calls(
+    merchant_id: int, key_id: int | None, limit: int = 50, outcome: str | None = None
+) -> list[UsageCall]:
+    """The latest calls, newest first (only those with `outcome`, if given)."""
     query = select(UsageCall).where(UsageCall.merchant_id == merchant_id)
+    if outcome in OUTCOMES:
+        query = query.where(UsageCall.outcome == outcome)
     if key_id is not None:
         query = query.where(UsageCall.api_key_id == key_id)
     return list(db.session.scalars(query.order_by(UsageCall.id.desc()).limit(limit)))
@@ -272,13 +282,23 @@ def per_key_summaries(
     ]
 
 
-def hourly_rows(merchant_id: int, key_id: int) -> Iterator[UsageHourly]:
-    """A key's hourly rollups, oldest first (streamed, for CSV)."""
-    return iter(
-        db.session.scalars(
-            select(UsageHourly)
-            .where(UsageHourly.merchant_id == merchant_id, UsageHourly.api_key_id == key_id)
-            .order_by(UsageHourly.hour)
-            .execution_options(yield_per=1000)
-        )
+def hourly_rows(merchant_id: int, key_id: int) -> list[Any]:
+    """A key's hourly rollups, oldest first, as plain rows (for CSV).
+
+    Plain column rows, read now: a streamed response is written after the request's session
+    is gone, so ORM objects (or a live cursor) would fail there. A key has at most one row per
+    hour of the retention window.
+    """
+    table = UsageHourly.__table__
+    return list(
+        db.session.execute(
+            select(
+                table.c.hour,
+                table.c.calls,
+                table.c.latency_sum_ms,
+                *(table.c[name] for name in OUTCOMES),
+            )
+            .where(table.c.merchant_id == merchant_id, table.c.api_key_id == key_id)
+            .order_by(table.c.hour)
+        ).all()
     )

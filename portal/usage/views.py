@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
-from datetime import date, datetime
-
-from flask import Blueprint, Response, g, stream_with_context
+from flask import Blueprint, Response, g, request
 
 from portal.accounts.access import login_required
-from portal.database import iso_utc
+from portal.csv_export import csv_cell, csv_response
 from portal.htmx import render_page_or_block
 from portal.keys.access import key_or_404
 from portal.usage import stats
@@ -24,7 +19,12 @@ bp = Blueprint("usage", __name__, url_prefix="/settings")
 def key_usage(key_id: int) -> Response:
     """A key's usage: the panel alone for htmx polling, a page without JavaScript."""
     key = key_or_404(key_id)
-    return render_page_or_block("usage/key.html", "usage_panel", key=key, **key_usage_context(key))
+    return render_page_or_block(
+        "usage/key.html",
+        "usage_panel",
+        key=key,
+        **key_usage_context(key, request.args.get("outcome")),
+    )
 
 
 @bp.route("/usage")
@@ -42,36 +42,6 @@ def overview() -> Response:
     )
 
 
-def _csv(filename: str, header: list[str], rows: Iterator[list[object]]) -> Response:
-    """Stream rows as a CSV download."""
-
-    def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in (header, *rows):
-            writer.writerow(row)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _cell(value: object) -> object:
-    """A CSV cell: ISO times, one-decimal floats, empty for None."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    return value
-
-
 KEY_CSV_HEADER = ["hour", "calls", *stats.OUTCOMES, "avg_latency_ms"]
 
 
@@ -82,14 +52,14 @@ def key_usage_csv(key_id: int) -> Response:
     key = key_or_404(key_id)
     rows = (
         [
-            _cell(row.hour),
+            csv_cell(row.hour),
             row.calls,
             *(getattr(row, name) for name in stats.OUTCOMES),
-            _cell(row.latency_sum_ms / row.calls if row.calls else None),
+            csv_cell(row.latency_sum_ms / row.calls if row.calls else None),
         ]
         for row in stats.hourly_rows(key.merchant_id, key.id)
     )
-    return _csv(f"usage-key-{key.id}.csv", KEY_CSV_HEADER, rows)
+    return csv_response(f"usage-key-{key.id}.csv", KEY_CSV_HEADER, rows)
 
 
 OVERVIEW_CSV_HEADER = [
@@ -114,17 +84,17 @@ def overview_csv() -> Response:
     rows = [
         [
             key.id,
-            key.label,
+            csv_cell(key.label),
             key.key_type,
             key.state,
             usage.total_calls,
             usage.calls_24h,
             usage.window_calls,
             "" if usage.success_rate is None else f"{usage.success_rate:.4f}",
-            _cell(usage.avg_latency_ms),
-            _cell(usage.p95_latency_ms),
-            _cell(key.last_used_at),
+            csv_cell(usage.avg_latency_ms),
+            csv_cell(usage.p95_latency_ms),
+            csv_cell(key.last_used_at),
         ]
         for key, usage in stats.per_key_summaries(g.merchant.id)
     ]
-    return _csv("usage.csv", OVERVIEW_CSV_HEADER, iter(rows))
+    return csv_response("usage.csv", OVERVIEW_CSV_HEADER, iter(rows))

@@ -42,6 +42,48 @@
     if (back) back.focus();
   }, true);
 
-  document.addEventListener("DOMContentLoaded", function () { openModals(document); });
-  document.addEventListener("htmx:after:swap", function () { openModals(document); });
+  // A create form loaded as a whole page shows both types' settings (for browsers without
+  // JavaScript); here htmx runs, so ask it for the form of the chosen type straight away.
+  function followType(root) {
+    var form = root.querySelector("#key-form[data-refresh-type]");
+    if (!form) return;
+    form.removeAttribute("data-refresh-type");
+    var checked = form.querySelector("input[name=key_type]:checked");
+    if (checked) checked.dispatchEvent(new Event("change", { bubbles: true }));
+    lastRadio = null;  // nobody chose a type: leave the focus where the page put it
+  }
+
+  // After a swap, focus what the server marked: a new origin or IP-range row, or the error
+  // summary. After the type swap, the radio that was chosen (its id survives the swap).
+  var lastRadio = null;
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("#key-form input[name=key_type]")) {
+      lastRadio = event.target.id;
+    }
+  }, true);
+  function focusMarked(root) {
+    var marked = root.querySelector("[data-focus-now]");
+    if (marked) {
+      marked.removeAttribute("data-focus-now");
+      marked.focus();
+      return;
+    }
+    if (lastRadio) {
+      var radio = document.getElementById(lastRadio);
+      lastRadio = null;
+      if (radio) radio.focus();
+    }
+  }
+
+  document.documentElement.classList.add("js");
+  document.addEventListener("DOMContentLoaded", function () {
+    openModals(document);
+    setTimeout(function () { followType(document); });  // once htmx has processed the page
+    var marked = document.querySelector("[data-focus-now]");
+    if (marked) marked.removeAttribute("data-focus-now");  // autofocus did it on page load
+  });
+  document.addEventListener("htmx:after:swap", function () {
+    openModals(document);
+    focusMarked(document);
+  });
 })();

@@ -82,9 +82,8 @@ def browser() -> Iterator[object]:
 def open_tab(browser: Any, expected_errors: str | None = None, **options: Any) -> Iterator[Any]:
     """A tab in a fresh context that may use the clipboard; console errors fail the test, except
     those matching the `expected_errors` pattern."""
-    context = browser.new_context(
-        permissions=["clipboard-read", "clipboard-write"], viewport=DESKTOP, **options
-    )
+    options.setdefault("viewport", DESKTOP)
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"], **options)
     tab = context.new_page()
     errors: list[str] = []
 
@@ -168,6 +167,24 @@ def demo(live_app: tuple[Flask, str], browser: Any) -> Iterator[dict[str, Any]]:
             user.merchant_id, "publishable", keys.KeySettings(label="Old storefront"), actor
         )
         keys.revoke_key(gone, actor)
+        # A store that has grown: many keys, some with the longest labels the form takes.
+        for number in range(64):
+            secret = number % 3 == 0
+            keys.create_key(
+                user.merchant_id,
+                "secret" if secret else "publishable",
+                keys.KeySettings(
+                    label=(
+                        f"Wholesale partner feed {number:02d}: Nordic and Baltic distributors "
+                        "(nightly)"
+                    )[: keys.LABEL_MAX]
+                    if number % 4 == 0
+                    else f"Integration {number:02d}",
+                    allowed_origins=[] if secret or number % 5 else ["https://shop.example.com"],
+                    market_id=market.id if number % 2 else None,
+                ),
+                actor,
+            )
         ids = {
             "storefront": storefront.id,
             "old": old.id,
@@ -215,6 +232,8 @@ def run_axe(page: Any) -> list[dict[str, Any]]:
 
 
 def screenshot(page: Any, name: str) -> None:
-    """Save a full-page screenshot under tests/browser/screenshots/ (git-ignored)."""
+    """Save a full-page screenshot and one of the first screenful under tests/browser/screenshots/
+    (git-ignored)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-top.png"))

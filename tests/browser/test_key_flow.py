@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.accounts import service as accounts
@@ -12,7 +13,7 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.keys import service, tokens
 from portal.keys.models import ApiKey
-from tests.browser.conftest import SCREENSHOTS, open_tab
+from tests.browser.conftest import PHONE, SCREENSHOTS, open_tab
 from tests.conftest import PASSWORD, make_key, make_user
 
 
@@ -154,7 +155,10 @@ def test_create_a_publishable_key_with_origins_scopes_market_and_expiry(
     assert page.evaluate("navigator.clipboard.readText()") == shown
     dialog.get_by_role("button", name="I have copied it").click()
     dialog.wait_for(state="hidden")
-    page.wait_for_function("document.activeElement.tagName === 'H1'")  # after the close event
+    # Under the dialog: the list, the new key highlighted and focused (after the close event).
+    new_row = page.locator("#key-list tr.is-new")
+    expect(new_row.get_by_role("link", name="Web shop")).to_be_focused()
+    assert re.search(r"/settings/api-keys\?new=\d+$", page.url)
     assert _still_same_document(page)
 
     key = _key(app, "Web shop")
@@ -162,7 +166,7 @@ def test_create_a_publishable_key_with_origins_scopes_market_and_expiry(
     assert list(key.scopes) == ["catalog:read", "cart:write", "customer:auth"]
     assert list(key.allowed_origins) == ["https://shop.example.com", "https://*.example.org"]
     assert key.rate_limit == 120 and key.expires_at.isoformat() == "2031-01-31T12:00:00"
-    page.get_by_role("link", name="Go to the key's page").first.click()
+    new_row.get_by_role("link", name="Web shop").click()
     page.wait_for_url(f"{base_url}/settings/api-keys/{key.id}")
     details = page.locator("main").inner_text()
     for shown_text in (
@@ -404,5 +408,118 @@ def test_create_a_key_with_the_keyboard_alone(page, live_app: tuple[Flask, str])
     )
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
-    page.wait_for_function("document.activeElement.tagName === 'H1'")  # after the close event
+    expect(page.locator("#key-list tr.is-new a[data-focus-after-dialog]")).to_be_focused()
     assert page.evaluate("document.activeElement.textContent") == "Typed key"
+
+
+def test_without_javascript_reload_and_back_never_mint_another_key(
+    browser,
+    live_app: tuple[Flask, str],  # noqa: ANN001
+) -> None:
+    app, base_url = live_app
+    with app.app_context():
+        make_user("nojs@shop.test", "No-JS Shop")
+    with open_tab(browser, java_script_enabled=False) as tab:
+        _sign_in(tab, base_url, "nojs@shop.test")
+        tab.goto(f"{base_url}/settings/api-keys/new")
+        tab.get_by_label("Secret: server scripts only").check()
+        tab.get_by_label("Label").fill("No-JS sync")
+        tab.get_by_role("button", name="Create key").click()
+
+        tab.wait_for_url(re.compile(r"/settings/api-keys/reveal/[\w-]+$"))
+        shown = tab.locator("#revealed-key").input_value()
+        assert shown.startswith("sk_live_") and shown not in tab.url
+        assert "will not be shown again" in tab.get_by_role("dialog").inner_text()
+        assert tab.locator("#key-list tr.is-new").inner_text().startswith("Secret")
+        assert all(shown not in cookie["value"] for cookie in tab.context.cookies())
+
+        tab.reload()
+        assert tab.locator("#revealed-key").count() == 0 and shown not in tab.content()
+        assert "not shown again" in tab.locator(".flash").inner_text()
+        tab.go_back()  # the form again: a fresh form, not a resent POST
+        tab.go_forward()
+        assert shown not in tab.content()
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.email == "nojs@shop.test"))
+            labels = db.session.scalars(
+                select(ApiKey.label).where(ApiKey.merchant_id == user.merchant_id)
+            ).all()
+        assert labels == ["No-JS sync"]
+
+
+def test_the_create_form_follows_the_type_and_keeps_the_focus(
+    browser,
+    live_app: tuple[Flask, str],  # noqa: ANN001
+) -> None:
+    with open_tab(browser, expected_errors=r"status of 422 ") as page:
+        _follow_type_and_focus(page, live_app)
+
+
+def _follow_type_and_focus(page, live_app: tuple[Flask, str]) -> None:  # noqa: ANN001
+    app, base_url = live_app
+    with app.app_context():
+        make_user("follow@shop.test", "Follow Shop")
+    _sign_in(page, base_url, "follow@shop.test")
+    page.goto(f"{base_url}/settings/api-keys/new")
+
+    # Publishable (the default): origins only, secret-only scopes unavailable.
+    page.locator("#key-form:not([data-refresh-type])").wait_for()
+    expect(page.locator("#ip-ranges")).to_have_count(0)
+    expect(page.locator("#origins")).to_have_count(1)
+    expect(page.locator("input[name=scopes][value='orders:write']")).to_be_disabled()
+
+    page.get_by_label("Label").fill("Typed first")
+    page.get_by_label("Secret: server scripts only").check()
+    expect(page.locator("#origins")).to_have_count(0)
+    expect(page.locator("#ip-ranges")).to_have_count(1)
+    expect(page.locator("input[name=scopes][value='orders:write']")).to_be_enabled()
+    expect(page.get_by_label("Secret: server scripts only")).to_be_focused()
+    assert page.get_by_label("Label").input_value() == "Typed first"
+    checked = page.locator("input[name=scopes]:checked")
+    assert sorted(checked.evaluate_all("boxes => boxes.map(b => b.value)")) == [
+        "orders:read",
+        "products:read",
+    ]
+
+    page.get_by_role("button", name="Add IP range").click()
+    expect(page.locator("[name='allowed_ip_ranges-1']")).to_be_focused()
+    page.keyboard.type("203.0.113.0/24")
+    page.get_by_role("button", name="Remove IP range 1").click()
+    expect(page.locator("[name='allowed_ip_ranges-0']")).to_be_focused()
+    assert page.locator("[name='allowed_ip_ranges-0']").input_value() == "203.0.113.0/24"
+
+    page.get_by_label("Start from a preset").select_option("storefront")
+    expect(page.get_by_label("Publishable: safe in storefront browser code")).to_be_checked()
+    assert page.get_by_label("Rate limit (requests per minute)").input_value() == "600"
+    expect(page.locator("#ip-ranges")).to_have_count(0)
+
+    page.get_by_label("Label").fill("")
+    page.get_by_role("button", name="Create key").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link").first.click()
+    expect(page.get_by_label("Label")).to_be_focused()
+    with app.app_context():
+        assert db.session.scalar(select(ApiKey).where(ApiKey.label == "Typed first")) is None
+
+
+def test_the_phone_menu_works_without_javascript(
+    browser,
+    live_app: tuple[Flask, str],  # noqa: ANN001
+) -> None:
+    app, base_url = live_app
+    with app.app_context():
+        make_user("phone@shop.test", "Phone Shop")
+    with open_tab(browser, java_script_enabled=False, viewport=PHONE) as tab:
+        _sign_in(tab, base_url, "phone@shop.test")
+        wide_nav = tab.get_by_role("navigation", name="Settings", exact=True)
+        expect(wide_nav).to_be_hidden()
+        header = tab.locator("header.topbar").bounding_box()
+        assert header["height"] < 80  # one row, not four
+
+        tab.get_by_text("Menu", exact=True).click()
+        menu = tab.get_by_role("navigation", name="Settings menu")
+        expect(menu).to_be_visible()
+        menu.get_by_role("link", name="Usage").click()
+        tab.wait_for_url(f"{base_url}/settings/usage")
+        assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -40,7 +40,7 @@ PAGES: list[tuple[str, str, str, bool, Callable[[Any], None] | None]] = [
     ("new-key", "/settings/api-keys/new", "New API key", True, None),
     ("new-secret-key", "/settings/api-keys/new", "New API key", True, _choose_secret),
     ("new-key-errors", "/settings/api-keys/new", "New API key", True, _fill_errors),
-    ("reveal", "/settings/api-keys/new", "Screenshot key", True, _reveal),
+    ("reveal", "/settings/api-keys/new", "API keys", True, _reveal),
     ("key-page", "/settings/api-keys/{storefront}", "Storefront", True, None),
     ("rotated-key-page", "/settings/api-keys/{old}", "Warehouse sync", True, None),
     ("edit", "/settings/api-keys/{rotated}/edit", "Edit key", True, None),
@@ -81,7 +81,21 @@ def test_page_is_accessible_and_photographed(
         violations = run_axe(tab)
 
         assert violations == [], json.dumps(violations, indent=1)
+        assert_no_sideways_scroll(tab, f"{name} at 1280 px")
         screenshot(tab, f"{name}-desktop")
         tab.set_viewport_size(PHONE)
+        assert_no_sideways_scroll(tab, f"{name} at 390 px")
         screenshot(tab, f"{name}-phone")
         tab.set_viewport_size(DESKTOP)
+
+
+def assert_no_sideways_scroll(tab: Any, where: str) -> None:
+    """The page is no wider than the window (wide tables scroll inside their own box)."""
+    widths = tab.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    sticking_out = tab.evaluate(
+        """() => [...document.querySelectorAll('main *, header *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 5)
+            .map(e => `${e.tagName}.${e.className} ${e.getBoundingClientRect().right}`)"""
+    )
+    assert widths[0] <= widths[1], f"{where}: the page is {widths[0]} px wide: {sticking_out}"

@@ -446,7 +446,7 @@ def test_rotate_with_grace_keeps_the_old_key_until_the_period_ends(
     assert before + period <= old.revoked_at <= after + period
     assert old.state == keys.STATE_ACTIVE
     assert old.retiring_at == old.revoked_at
-    assert old.state_at(after + period - timedelta(seconds=1)) == keys.STATE_ACTIVE
+    assert old.state_at(before + period - timedelta(seconds=1)) == keys.STATE_ACTIVE
     assert old.state_at(after + period + timedelta(seconds=1)) == keys.STATE_REVOKED
     assert events(old, "revoked") == []
     [rotated] = events(old, "rotated")

@@ -24,10 +24,10 @@ def portal_rules(app: Flask) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
-def fill(rule: str, ids: dict[str, int]) -> str:
+def fill(rule: str, ids: dict[str, int | str]) -> str:
     """A rule with its arguments replaced by `ids` (`<int:key_id>` -> ids["key_id"])."""
     for name, value in ids.items():
-        rule = rule.replace(f"<int:{name}>", str(value))
+        rule = rule.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
     assert "<" not in rule, f"no id to put in {rule}: teach this test the new argument"
     return rule
 

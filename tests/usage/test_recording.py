@@ -242,3 +242,26 @@ def test_legacy_header_calls_are_counted_too(
     assert client.get(f"{API}/key", headers={"X-API-Key": token}).status_code == 200
     flush()
     assert outcome_totals(key.id) == {"calls": 1, "ok": 1}
+
+
+def test_each_call_records_its_error_code_client_ip_and_request_id(
+    client: FlaskClient, user: User, flush: Callable[[], int]
+) -> None:
+    key, token = make_key(user, "secret", scopes=["orders:read"])
+
+    ok = client.get(
+        "/api/v1/key", headers=bearer(token), environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
+    refused = client.get(
+        "/api/v1/admin/customers",
+        headers=bearer(token),
+        environ_base={"REMOTE_ADDR": "198.51.100.8"},
+    )
+    flush()
+
+    newest, oldest = recent(key.id)
+    assert (oldest.error_code, oldest.client_ip) == (None, "198.51.100.7")
+    assert (newest.error_code, newest.client_ip) == ("insufficient_scope", "198.51.100.8")
+    assert oldest.request_id == ok.headers["X-Request-Id"]
+    assert newest.request_id == refused.headers["X-Request-Id"]
+    assert oldest.request_id.startswith("req_") and oldest.request_id != newest.request_id

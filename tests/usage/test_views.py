@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from portal.database import utcnow
 from portal.extensions import db
 from portal.keys import service as keys
 from portal.keys.models import ApiKey
+from portal.usage.recorder import CallRecord
 from tests.conftest import make_key, sign_in
 from tests.helpers import HX, assert_fragment, assert_full_page, html, text
 from tests.usage.conftest import NOW, record, write
@@ -117,36 +119,100 @@ def test_bar_heights_are_proportional(signed_in: FlaskClient, key: ApiKey) -> No
     assert "14 calls" in text(chart.find("title"))
 
 
+def recent_rows(panel) -> list[list[str]]:  # noqa: ANN001
+    """The cells of the recent calls table."""
+    table = panel.find("table", class_="recent-calls")
+    return [[text(cell) for cell in row.find_all("td")] for row in table.select("tbody tr")]
+
+
 @pytest.mark.usefixtures("frozen")
 def test_recent_calls_are_listed_newest_first(signed_in: FlaskClient, key: ApiKey) -> None:
     write(
         record(key, NOW - timedelta(minutes=2), route="/api/v1/admin/orders"),
-        record(
-            key,
-            NOW - timedelta(minutes=1),
-            method="DELETE",
-            route="/api/v1/admin/products/{product_id}",
-            status=403,
-            origin="https://evil.example",
-            outcome="origin_denied",
-            latency_ms=1.25,
+        _with(
+            record(
+                key,
+                NOW - timedelta(minutes=1),
+                method="DELETE",
+                route="/api/v1/admin/products/{product_id}",
+                status=403,
+                origin="https://evil.example",
+                outcome="origin_denied",
+                latency_ms=1.25,
+            ),
+            error_code="secret_key_in_browser",
+            client_ip="198.51.100.7",
+            request_id="req_0123456789abcdef",
         ),
     )
     panel = html(signed_in.get(f"/settings/api-keys/{key.id}")).find(id="usage-panel")
-    rows = [
-        [text(cell) for cell in row.find_all("td")]
-        for row in panel.select("table")[-1].select("tbody tr")
-    ]
-    assert [row[1:] for row in rows] == [
+    headers = [text(th) for th in panel.find("table", class_="recent-calls").select("thead th")]
+    assert headers == [
+        "When", "Request", "Status", "Outcome", "Error code", "Latency", "Origin", "Client IP",
+        "Request ID",
+    ]  # fmt: skip
+    assert [row[1:] for row in recent_rows(panel)] == [
         [
             "DELETE /api/v1/admin/products/{product_id}",
             "403",
-            "Origin denied",
+            "✕ Origin denied",
+            "secret_key_in_browser",
             "1.2 ms",
             "https://evil.example",
+            "198.51.100.7",
+            "req_0123456789abcdef",
         ],
-        ["GET /api/v1/admin/orders", "200", "OK", "5.0 ms", "—"],
+        ["GET /api/v1/admin/orders", "200", "✓ OK", "—", "5.0 ms", "—", "—", "—"],
     ]
+
+
+def _with(call: CallRecord, **fields: object) -> CallRecord:
+    """A call record with some fields changed."""
+    return dataclasses.replace(call, **fields)
+
+
+@pytest.mark.usefixtures("frozen")
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_recent_calls_filter_by_outcome(signed_in: FlaskClient, key: ApiKey, htmx: bool) -> None:
+    write(
+        record(key, NOW - timedelta(minutes=3), route="/api/v1/catalog/products"),
+        record(key, NOW - timedelta(minutes=2), status=429, outcome="rate_limited"),
+        record(key, NOW - timedelta(minutes=1), status=403, outcome="scope_denied"),
+    )
+    url = f"/settings/api-keys/{key.id}/usage?outcome=rate_limited"
+
+    response = signed_in.get(url, headers=HX if htmx else {})
+
+    soup = assert_fragment(response, "usage-panel") if htmx else assert_full_page(response)
+    panel = soup.find(id="usage-panel")
+    assert [row[2] for row in recent_rows(panel)] == ["429"]
+    assert panel["hx-get"] == url  # polling keeps the filter
+    form = panel.find("form", attrs={"aria-label": "Filter recent calls"})
+    assert form["method"] == "get" and form["hx-target"] == "#usage-panel"
+    assert form.find("option", selected=True)["value"] == "rate_limited"
+    everything = html(signed_in.get(f"/settings/api-keys/{key.id}/usage?outcome=bogus"))
+    assert len(recent_rows(everything.find(id="usage-panel"))) == 3
+    nothing = html(signed_in.get(f"/settings/api-keys/{key.id}/usage?outcome=ip_denied"))
+    assert "No recent calls with this outcome" in text(nothing.find(id="usage-panel"))
+
+
+@pytest.mark.usefixtures("calls", "frozen")
+def test_charts_draw_errors_hatched_with_a_legend_and_three_ticks(
+    signed_in: FlaskClient, key: ApiKey
+) -> None:
+    chart = html(signed_in.get(f"/settings/api-keys/{key.id}")).find(id="chart-hourly")
+
+    errors = {bar["data-label"]: int(bar["data-errors"]) for bar in chart.select("rect.bar")}
+    assert {label: n for label, n in errors.items() if n} == {"10:00": 1}
+    [hatched] = chart.select("rect.bar-errors")
+    assert hatched["fill"] == "url(#chart-hourly-hatch)"
+    assert chart.find("pattern", id="chart-hourly-hatch") is not None
+    assert "Successful" in text(chart.find("figcaption")) and "Errors" in text(
+        chart.find("figcaption")
+    )
+    assert "1 error" in text(chart.find("rect", attrs={"data-label": "10:00"}).find("title"))
+    y_ticks = [text(t) for t in chart.select("text.tick[text-anchor=end]")]
+    assert y_ticks == ["0", "3.5", "7"]  # the peak bar has 7 calls: a middle tick at half
 
 
 def test_a_key_without_calls_says_so(signed_in: FlaskClient, key: ApiKey) -> None:

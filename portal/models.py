@@ -1,6 +1,6 @@
 """Imports every model module, so the metadata (and Alembic) sees all tables."""
 
-from portal.accounts.models import Market, Merchant, User
+from portal.accounts.models import Market, Membership, Merchant, User
 from portal.keys.models import ApiKey, AuditEvent
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
@@ -13,6 +13,7 @@ __all__ = [
     "CheckoutSession",
     "Customer",
     "Market",
+    "Membership",
     "Merchant",
     "Order",
     "OrderItem",

@@ -7,11 +7,20 @@ from flask import Blueprint, Response, current_app, flash, g, request, session, 
 from portal.accounts import service
 from portal.accounts.access import load_signed_in_user, safe_next, start_session
 from portal.accounts.forms import LoginForm, RegisterForm
+from portal.accounts.permissions import can, enforce_role, load_membership
 from portal.extensions import limiter
 from portal.htmx import full_redirect, render_page_or_block
 
 bp = Blueprint("accounts", __name__)
 bp.before_app_request(load_signed_in_user)
+bp.before_app_request(load_membership)
+bp.before_app_request(enforce_role)
+
+
+@bp.app_context_processor
+def role_helpers() -> dict[str, object]:
+    """`can("keys:write")` in every template: show only what the member's role may use."""
+    return {"can": can}
 
 
 def _login_account_and_address_key() -> str:

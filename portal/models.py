@@ -2,6 +2,7 @@
 
 from portal.accounts.models import Market, Membership, Merchant, User
 from portal.keys.models import ApiKey, AuditEvent
+from portal.members.models import Invitation
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
 
@@ -12,6 +13,7 @@ __all__ = [
     "CartItem",
     "CheckoutSession",
     "Customer",
+    "Invitation",
     "Market",
     "Membership",
     "Merchant",

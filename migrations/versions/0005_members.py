@@ -1,4 +1,4 @@
-"""members: a user's role in a store; every existing user becomes the owner of their store
+"""members and invitations: a user's role in a store; every existing user owns their store
 
 Revision ID: 0005_members
 Revises: 0003_checkout_expiry
@@ -32,6 +32,24 @@ def upgrade():
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_memberships_user_id'), ['user_id'], unique=False)
+    op.create_table(
+        'invitations',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('merchant_id', sa.Integer(), nullable=False),
+        sa.Column('email', sa.String(length=254), nullable=False),
+        sa.Column('role', sa.String(length=16), nullable=False),
+        sa.Column('token_hash', sa.String(length=64), nullable=False),
+        sa.Column('invited_by_name', sa.String(length=254), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('expires_at', sa.DateTime(), nullable=False),
+        sa.Column('accepted_at', sa.DateTime(), nullable=True),
+        sa.Column('revoked_at', sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], ),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('token_hash'),
+    )
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invitations_merchant_id'), ['merchant_id'], unique=False)
     # Until now a store had one user, who ran everything: its owner.
     op.execute(
         "INSERT INTO memberships (merchant_id, user_id, role, created_at) "
@@ -40,6 +58,9 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invitations_merchant_id'))
+    op.drop_table('invitations')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_memberships_user_id'))
         batch_op.drop_index(batch_op.f('ix_memberships_merchant_id'))

@@ -93,4 +93,12 @@ ENDPOINT_ACCESS: dict[str, Access] = {
     "usage.overview_csv": Access.only("usage:read"),
     "usage.key_usage": Access.only("usage:read"),
     "usage.key_usage_csv": Access.only("usage:read"),
+    "members.list_members": Access.only("members:read"),
+    "members.invite": Access.only("members:write"),
+    "members.change_role": Access.only("members:write"),
+    "members.remove": Access.only("members:write"),
+    "members.resend": Access.only("members:write"),
+    "members.revoke": Access.only("members:write"),
+    "members.accept": PUBLIC,  # the invitation link: the person may not have an account yet
+    "members.switch_store": PUBLIC,  # any member, between their own stores (checked there)
 }

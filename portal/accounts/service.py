@@ -61,7 +61,7 @@ def register(account: NewAccount) -> User:
     store_name = account.store_name.strip()
     if NUL in email or not EMAIL_PATTERN.match(email):
         raise AccountError("email", "Enter a valid email address.")
-    _check_new_password(account.password)
+    check_new_password(account.password)
     if NUL in store_name:
         raise AccountError(
             "store_name", "Remove the NUL character (U+0000): a store name cannot hold it."
@@ -87,7 +87,7 @@ def register(account: NewAccount) -> User:
     return user
 
 
-def _check_new_password(password: str) -> None:
+def check_new_password(password: str) -> None:
     """Refuse a new password that is too short or too long."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(
@@ -219,7 +219,7 @@ def add_member(
         member = _new_member_user(owner.merchant_id, email, password)
     membership = membership_of(owner.merchant_id, member.id)
     if membership is not None:
-        if membership.role == OWNER and role != OWNER and _owner_count(owner.merchant_id) == 1:
+        if membership.role == OWNER and role != OWNER and owner_count(owner.merchant_id) == 1:
             raise AccountError("role", "A store keeps at least one owner.")
         membership.role = role
     else:
@@ -234,14 +234,14 @@ def _new_member_user(merchant_id: int, email: str, password: str) -> User:
     email = normalize_email(email)
     if NUL in email or not EMAIL_PATTERN.match(email):
         raise AccountError("email", "Enter a valid email address.")
-    _check_new_password(password)
+    check_new_password(password)
     user = User(merchant_id=merchant_id, email=email, password_hash=hash_password(password))
     db.session.add(user)
     db.session.flush()
     return user
 
 
-def _owner_count(merchant_id: int) -> int:
+def owner_count(merchant_id: int) -> int:
     """How many owners the store has."""
     return db.session.scalar(
         select(func.count())

@@ -14,6 +14,8 @@ from portal.accounts import service as accounts
 from portal.accounts.models import Membership
 from portal.accounts.roles import ENDPOINT_ACCESS, PERMISSIONS, PUBLIC, ROLES, allows
 from portal.extensions import db
+from portal.members import service as members_service
+from portal.members.models import Invitation
 from tests.conftest import csrf_token, sign_in
 from tests.factories import PASSWORD, Victim, make_key, make_user, make_victim
 from tests.helpers import HX, html, key_state, row_counts, text
@@ -25,6 +27,9 @@ class Store:
 
     victim: Victim
     publishable_id: int
+    invitation_id: int
+    viewer_membership_id: int
+    extra_membership_id: int
     members: dict[str, str] = field(default_factory=dict)  # role → email
 
 
@@ -35,11 +40,22 @@ def store(app: Flask) -> Store:
     victim = make_victim(owner)
     publishable, _ = make_key(owner, "publishable", label="Storefront")
     members = {"owner": owner.email}
+    memberships = {}
     for role in ROLES[1:]:
         email = f"{role}@shop.test"
-        accounts.add_member(owner.email, email, role, PASSWORD)
+        memberships[role] = accounts.add_member(owner.email, email, role, PASSWORD).id
         members[role] = email
-    return Store(victim=victim, publishable_id=publishable.id, members=members)
+    extra = accounts.add_member(owner.email, "extra@shop.test", "viewer", PASSWORD)
+    manager = members_service.Manager(accounts.membership_of(owner.merchant_id, owner.id))
+    invitation = members_service.invite(manager, "invited@shop.test", "developer")
+    return Store(
+        victim=victim,
+        publishable_id=publishable.id,
+        invitation_id=invitation.id,
+        viewer_membership_id=memberships["viewer"],
+        extra_membership_id=extra.id,
+        members=members,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,34 @@ ROUTES = [
     Route("usage.overview_csv", "GET", lambda _: "/settings/usage.csv"),
     Route("usage.key_usage", "GET", _key("/usage")),
     Route("usage.key_usage_csv", "GET", _key("/usage.csv")),
+    Route("members.list_members", "GET", lambda _: "/settings/members"),
+    Route(
+        "members.invite",
+        "POST",
+        lambda _: "/settings/members/invite",
+        {"email": "new@shop.test", "role": "viewer"},
+    ),
+    Route(
+        "members.change_role",
+        "POST",
+        lambda store: f"/settings/members/{store.viewer_membership_id}/role",
+        {"role": "developer"},
+    ),
+    Route(
+        "members.remove",
+        "POST",
+        lambda store: f"/settings/members/{store.extra_membership_id}/remove",
+    ),
+    Route(
+        "members.resend",
+        "POST",
+        lambda store: f"/settings/members/invitations/{store.invitation_id}/resend",
+    ),
+    Route(
+        "members.revoke",
+        "POST",
+        lambda store: f"/settings/members/invitations/{store.invitation_id}/revoke",
+    ),
 ]
 MATRIX = [
     pytest.param(
@@ -132,9 +176,21 @@ def test_the_matrix_covers_every_method_of_every_guarded_endpoint(app: Flask) ->
     assert guarded == {(route.endpoint, route.method) for route in ROUTES}
 
 
-def _db_state(store: Store) -> tuple[dict[str, int], dict[str, Any], dict[str, Any]]:
-    """Row counts and both keys' columns: what a refused request must leave as it was."""
-    return row_counts(), key_state(store.victim.key.id), key_state(store.publishable_id)
+def _rows(model: Any) -> list[tuple[Any, ...]]:
+    """Every column of every row of a table."""
+    columns = model.__table__.columns
+    return [tuple(row) for row in db.session.execute(db.select(*columns).order_by(columns.id))]
+
+
+def _db_state(store: Store) -> tuple[Any, ...]:
+    """Row counts, both keys, members and invitations: what a refused request leaves as it was."""
+    return (
+        row_counts(),
+        key_state(store.victim.key.id),
+        key_state(store.publishable_id),
+        _rows(Membership),
+        _rows(Invitation),
+    )
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])

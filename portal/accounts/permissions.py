@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import abort, g, request, session
 
 from portal.accounts.models import Membership
 from portal.accounts.roles import ENDPOINT_ACCESS, allows
 
 SESSION_STORE = "merchant_id"  # the store the session works in (a user may belong to several)
+PASSWORD_AT = "password_at"  # noqa: S105 - session: when the password was last entered
+RECENT_PASSWORD_SECONDS = 10 * 60
+
+
+def now() -> float:
+    """The current time in Unix seconds (tests replace it to move the clock)."""
+    return time.time()
+
+
+def note_password_entered() -> None:
+    """Remember in the session that the password was just entered (sign-in, re-auth)."""
+    session[PASSWORD_AT] = now()
+
+
+def password_is_recent() -> bool:
+    """Whether the password was entered in this session in the last 10 minutes."""
+    entered = session.get(PASSWORD_AT)
+    return isinstance(entered, int | float) and 0 <= now() - entered <= RECENT_PASSWORD_SECONDS
 
 
 def load_membership() -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, g, request, session, url_for
 
 from portal.accounts.access import login_required, safe_next, start_session
-from portal.accounts.permissions import SESSION_STORE, can
+from portal.accounts.permissions import SESSION_STORE, can, note_password_entered
 from portal.accounts.roles import ROLES
 from portal.htmx import full_redirect, render_page_or_block, see_other
 from portal.members import service
 from portal.members.forms import AcceptForm, ConfirmForm, InviteForm, RoleForm
+from portal.members.reauth import require_recent_password
 from portal.web import error_page
 
 bp = Blueprint("members", __name__)
+# After the role check (registered by the accounts blueprint, mounted first).
+bp.before_app_request(require_recent_password)
 
 
 def _manager() -> service.Manager:
@@ -170,6 +173,7 @@ def accept(token: str) -> Response:
             form[error.field].errors.append(error.message)
         else:
             start_session(user.id, user.session_epoch)
+            note_password_entered()
             session[SESSION_STORE] = invitation.merchant_id
             flash(f"Welcome to {invitation.merchant.name}.", "success")
             return full_redirect(url_for("keys.list_keys"))

@@ -67,6 +67,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.api import register_api
     from portal.customers.views import bp as customers_bp
     from portal.keys.views import bp as keys_bp
+    from portal.members.views import bp as members_bp
     from portal.usage import recording
     from portal.usage.views import bp as usage_bp
     from portal.web import bp as web_bp
@@ -76,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(keys_bp)
     app.register_blueprint(usage_bp)
     app.register_blueprint(customers_bp)
+    app.register_blueprint(members_bp)
     recording.init_app(app)
     register_api(app)
 

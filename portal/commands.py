@@ -9,6 +9,7 @@ import click
 from flask import Flask
 
 from portal.accounts import service as accounts
+from portal.accounts.roles import ROLES
 from portal.database import utcnow
 from portal.extensions import db
 from portal.keys import service as keys
@@ -16,7 +17,16 @@ from portal.keys import service as keys
 
 def register(app: Flask) -> None:
     """Add the operator commands to the app's CLI."""
-    commands = (create_merchant, create_key, revoke_key, set_plan, seed_demo, prune_usage, worker)
+    commands = (
+        create_merchant,
+        add_member,
+        create_key,
+        revoke_key,
+        set_plan,
+        seed_demo,
+        prune_usage,
+        worker,
+    )
     for command in commands:
         app.cli.add_command(command)
 
@@ -34,7 +44,27 @@ def create_merchant(email: str, password: str, name: str) -> None:
         user = accounts.register(accounts.NewAccount(email, password, name))
     except accounts.AccountError as error:
         raise click.ClickException(error.message) from error
-    click.echo(f"Created merchant {user.merchant.name!r} (id {user.merchant.id}) for {user.email}.")
+    click.echo(
+        f"Created merchant {user.merchant.name!r} (id {user.merchant.id}) "
+        f"with {user.email} as its owner."
+    )
+
+
+@click.command("add-member")
+@click.option("--merchant-email", required=True, help="Email of a member of the store.")
+@click.option("--email", required=True, help="Email of the person to add.")
+@click.option("--role", required=True, type=click.Choice(list(ROLES)), help="Their role.")
+@click.option("--password", default=None, help="Password, if the person has no account yet.")
+def add_member(merchant_email: str, email: str, role: str, password: str | None) -> None:
+    """Make a person a member of a store with a role (or change their role)."""
+    try:
+        membership = accounts.add_member(merchant_email, email, role, password)
+    except accounts.AccountError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(
+        f"{membership.user.email} is now {role} of {membership.merchant.name!r} "
+        f"(id {membership.merchant_id})."
+    )
 
 
 @click.command("create-key")

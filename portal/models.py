@@ -1,6 +1,6 @@
 """Imports every model module, so the metadata (and Alembic) sees all tables."""
 
-from portal.accounts.models import Market, Merchant, User
+from portal.accounts.models import Market, Membership, Merchant, User
 from portal.customers.models import (
     CustomerAccount,
     CustomerCode,
@@ -9,6 +9,7 @@ from portal.customers.models import (
     CustomerToken,
 )
 from portal.keys.models import ApiKey, AuditEvent, KeyReveal
+from portal.members.models import Invitation
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
 
@@ -25,7 +26,9 @@ __all__ = [
     "CustomerSession",
     "CustomerToken",
     "KeyReveal",
+    "Invitation",
     "Market",
+    "Membership",
     "Merchant",
     "Order",
     "OrderItem",

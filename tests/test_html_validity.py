@@ -8,15 +8,19 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from flask.testing import FlaskClient
 
+from portal.accounts import permissions
 from portal.accounts import service as accounts
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.keys.models import ApiKey
+from portal.mail import saved_mails
 from tests.conftest import make_key
 from tests.helpers import post
 
@@ -94,9 +98,18 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
         ]
     )
     rendered["rotated-key-page"] = signed_in.get(f"/settings/api-keys/{secret.id}")
+    # Members (h9): the page with a pending invitation, its link, the password ask.
+    post(signed_in, "/settings/members/invite", {"email": "dev@shop.test", "role": "developer"})
+    invitation_mail = saved_mails(app.config["MAIL_DIR"])[-1].get_body(("plain",)).get_content()
+    rendered["members"] = signed_in.get("/settings/members")
+    rendered["accept-invitation"] = anonymous.get(
+        re.search(r"/invitations/[A-Za-z0-9_-]+", invitation_mail).group(0)
+    )
+    with patch.object(permissions, "now", lambda: time.time() + 3600):
+        rendered["reauth"] = post(signed_in, f"/settings/api-keys/{secret.id}/revoke")
     assert db.session.query(ApiKey).count() == 4
     for name, response in rendered.items():
-        assert response.status_code in (200, 404, 422), name
+        assert response.status_code in (200, 401, 404, 422), name
         assert response.mimetype == "text/html", name
     return {name: response.get_data(as_text=True) for name, response in rendered.items()}
 

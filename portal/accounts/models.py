@@ -38,7 +38,7 @@ class Merchant(db.Model):
 
 
 class User(db.Model):
-    """A person who signs in to manage one merchant."""
+    """A person who signs in; `merchant` is the first store they joined (by sign-up or invite)."""
 
     __tablename__ = "users"
 
@@ -52,6 +52,25 @@ class User(db.Model):
     session_epoch: Mapped[int] = mapped_column(default=0)
 
     merchant: Mapped[Merchant] = relationship(back_populates="users")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", order_by="Membership.id", cascade="all, delete-orphan"
+    )
+
+
+class Membership(db.Model):
+    """A user's role in one store (a user may belong to several stores)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("merchant_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    merchant: Mapped[Merchant] = relationship()
+    user: Mapped[User] = relationship(back_populates="memberships")
 
 
 class Market(db.Model):

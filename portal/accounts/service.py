@@ -7,8 +7,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from portal.accounts.models import PLAN_ACTIVE, PLAN_INACTIVE, Market, Merchant, User
+from portal.accounts.models import (
+    PLAN_ACTIVE,
+    PLAN_INACTIVE,
+    Market,
+    Membership,
+    Merchant,
+    User,
+)
 from portal.accounts.passwords import burn_verification_time, hash_password, verify_password
+from portal.accounts.roles import OWNER, ROLES
 from portal.database import utcnow
 from portal.extensions import db
 from portal.mail import send_mail
@@ -48,19 +56,12 @@ def normalize_email(email: str) -> str:
 
 
 def register(account: NewAccount) -> User:
-    """Create a merchant and its first user."""
+    """Create a merchant and its first user, the store's owner."""
     email = normalize_email(account.email)
     store_name = account.store_name.strip()
     if NUL in email or not EMAIL_PATTERN.match(email):
         raise AccountError("email", "Enter a valid email address.")
-    if len(account.password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(
-            "password", f"Use at least {MIN_PASSWORD_LENGTH} characters for the password."
-        )
-    if len(account.password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(
-            "password", f"Use at most {MAX_PASSWORD_LENGTH:,} characters for the password."
-        )
+    check_new_password(account.password)
     if NUL in store_name:
         raise AccountError(
             "store_name", "Remove the NUL character (U+0000): a store name cannot hold it."
@@ -73,7 +74,8 @@ def register(account: NewAccount) -> User:
         raise AccountError("email", "An account with this email already exists.")
     merchant = Merchant(name=store_name)
     user = User(merchant=merchant, email=email, password_hash=hash_password(account.password))
-    db.session.add_all([merchant, user])
+    owner = Membership(merchant=merchant, user=user, role=OWNER)
+    db.session.add_all([merchant, user, owner])
     db.session.commit()
     send_mail(
         user.email,
@@ -83,6 +85,18 @@ def register(account: NewAccount) -> User:
         email=user.email,
     )
     return user
+
+
+def check_new_password(password: str) -> None:
+    """Refuse a new password that is too short or too long."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            "password", f"Use at least {MIN_PASSWORD_LENGTH} characters for the password."
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(
+            "password", f"Use at most {MAX_PASSWORD_LENGTH:,} characters for the password."
+        )
 
 
 def find_user(email: str) -> User | None:
@@ -175,3 +189,62 @@ def set_plan(email: str, plan: str) -> Merchant:
     user.merchant.plan = plan
     db.session.commit()
     return user.merchant
+
+
+def membership_of(merchant_id: int, user_id: int) -> Membership | None:
+    """The user's membership in the store, if they are a member."""
+    return db.session.scalar(
+        select(Membership).where(
+            Membership.merchant_id == merchant_id, Membership.user_id == user_id
+        )
+    )
+
+
+def add_member(
+    merchant_email: str, email: str, role: str, password: str | None = None
+) -> Membership:
+    """Give a user `role` in the store of the user `merchant_email` (operator scripts).
+
+    A new email needs `password`: the account is created, a member of this store only.
+    """
+    if role not in ROLES:
+        raise AccountError("role", f"The role must be one of: {', '.join(ROLES)}.")
+    owner = find_user(merchant_email)
+    if owner is None:
+        raise AccountError("merchant_email", f"No merchant user with the email {merchant_email}.")
+    member = find_user(email)
+    if member is None:
+        if password is None:
+            raise AccountError("email", f"No user with the email {email}: give a --password.")
+        member = _new_member_user(owner.merchant_id, email, password)
+    membership = membership_of(owner.merchant_id, member.id)
+    if membership is not None:
+        if membership.role == OWNER and role != OWNER and owner_count(owner.merchant_id) == 1:
+            raise AccountError("role", "A store keeps at least one owner.")
+        membership.role = role
+    else:
+        membership = Membership(merchant_id=owner.merchant_id, user_id=member.id, role=role)
+        db.session.add(membership)
+    db.session.commit()
+    return membership
+
+
+def _new_member_user(merchant_id: int, email: str, password: str) -> User:
+    """A new account whose first store is `merchant_id` (not yet committed)."""
+    email = normalize_email(email)
+    if NUL in email or not EMAIL_PATTERN.match(email):
+        raise AccountError("email", "Enter a valid email address.")
+    check_new_password(password)
+    user = User(merchant_id=merchant_id, email=email, password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def owner_count(merchant_id: int) -> int:
+    """How many owners the store has."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.merchant_id == merchant_id, Membership.role == OWNER)
+    )

@@ -7,11 +7,25 @@ from flask import Blueprint, Response, current_app, flash, g, request, session, 
 from portal.accounts import service
 from portal.accounts.access import load_signed_in_user, safe_next, start_session
 from portal.accounts.forms import LoginForm, RegisterForm
+from portal.accounts.permissions import (
+    can,
+    enforce_role,
+    load_membership,
+    note_password_entered,
+)
 from portal.extensions import limiter
 from portal.htmx import full_redirect, render_page_or_block
 
 bp = Blueprint("accounts", __name__)
 bp.before_app_request(load_signed_in_user)
+bp.before_app_request(load_membership)
+bp.before_app_request(enforce_role)
+
+
+@bp.app_context_processor
+def role_helpers() -> dict[str, object]:
+    """`can("keys:write")` in every template: show only what the member's role may use."""
+    return {"can": can}
 
 
 def _login_account_and_address_key() -> str:
@@ -38,6 +52,7 @@ def register() -> Response:
             form[error.field].errors.append(error.message)
         else:
             start_session(user.id, user.session_epoch)
+            note_password_entered()
             flash(f"Welcome, {user.merchant.name}. Create your first API key.", "success")
             return full_redirect(url_for("keys.list_keys"))
     status = 422 if form.errors else 200
@@ -60,6 +75,7 @@ def login() -> Response:
             form.password.errors.append("The email or password is not right.")
         else:
             start_session(user.id, user.session_epoch)
+            note_password_entered()
             return full_redirect(safe_next(request.args.get("next"), url_for("keys.list_keys")))
     status = 422 if form.errors else 200
     return render_page_or_block("accounts/login.html", "main", status, form=form)

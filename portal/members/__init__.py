@@ -1,0 +1,1 @@
+"""Team members: invitations, roles and removals of a store's members."""

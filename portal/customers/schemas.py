@@ -48,7 +48,11 @@ Email = Annotated[
     str,
     StringConstraints(max_length=EMAIL_MAX),
     AfterValidator(_email),
-    Field(description="a valid email address", examples=["ada@example.com"]),
+    Field(
+        description="a valid email address",
+        examples=["ada@example.com"],
+        json_schema_extra={"format": "email"},
+    ),
 ]
 Password = Annotated[
     str,

@@ -8,40 +8,39 @@ refused without touching the database).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Response, g, request
-from pydantic import BaseModel, ValidationError
 
 from portal.accounts.models import Merchant
 from portal.api import bp
 from portal.api.auth import current_key, require_scope
-from portal.api.errors import ApiError, error_response, json_body
+from portal.api.errors import ApiError, error_response, parse_body
 from portal.api.pagination import list_response, page_params
+from portal.api.schemas.customers import (
+    Accepted,
+    AdminCustomer,
+    CustomerProfile,
+    CustomerSignOut,
+    ShopperSignIn,
+)
 from portal.api.schemas.orders import Order, OrderList
 from portal.customers import limits
 from portal.customers import service as customers
 from portal.customers.schemas import (
-    AcceptedOut,
-    AdminCustomerOut,
     AdminCustomerUpdate,
-    CustomerOut,
     EmailBody,
     ProfileUpdate,
     RefreshBody,
     RegisterBody,
     ResetConfirmBody,
     SessionBody,
-    SessionOut,
-    SignInOut,
-    SignOutEverywhereOut,
 )
 from portal.extensions import db
 from portal.keys import origins
 from portal.store.service import ID_MAX
 
 CUSTOMER_TOKEN_HEADER = "X-Customer-Token"  # noqa: S105 - a header name
-Body = TypeVar("Body", bound=BaseModel)
 
 # Each shopper error as the API answers it: status and code.
 ERRORS: dict[type[customers.CustomerError], tuple[int, str]] = {
@@ -53,49 +52,6 @@ ERRORS: dict[type[customers.CustomerError], tuple[int, str]] = {
     customers.InvalidResetToken: (400, "invalid_request"),
     customers.CustomerNotFound: (404, "not_found"),
 }
-
-# For the OpenAPI document: (method, path under /api/v1) -> (body model, response model, status).
-OPENAPI_OPERATIONS: dict[
-    tuple[str, str], tuple[type[BaseModel] | None, type[BaseModel] | None, int]
-]
-OPENAPI_OPERATIONS = {
-    ("POST", "/customers"): (RegisterBody, SignInOut, 201),
-    ("POST", "/customers/sessions"): (SessionBody, SignInOut, 201),
-    ("POST", "/customers/codes"): (EmailBody, AcceptedOut, 202),
-    ("POST", "/customers/sessions/refresh"): (RefreshBody, SignInOut, 201),
-    ("DELETE", "/customers/sessions/current"): (None, None, 204),
-    ("POST", "/customers/password-resets"): (EmailBody, AcceptedOut, 202),
-    ("POST", "/customers/password-resets/confirm"): (ResetConfirmBody, None, 204),
-    ("GET", "/customers/me"): (None, CustomerOut, 200),
-    ("PATCH", "/customers/me"): (ProfileUpdate, CustomerOut, 200),
-    ("GET", "/customers/me/orders"): (None, None, 200),
-    ("GET", "/customers/me/orders/{order_id}"): (None, None, 200),
-    ("GET", "/admin/customers/{customer_id}"): (None, AdminCustomerOut, 200),
-    ("PATCH", "/admin/customers/{customer_id}"): (AdminCustomerUpdate, AdminCustomerOut, 200),
-    ("POST", "/admin/customers/{customer_id}/sign-out"): (None, SignOutEverywhereOut, 200),
-}
-
-
-def parse_body(model: type[Body]) -> Body:
-    """The request's JSON body as `model`, or 400 `invalid_request` naming the first bad field."""
-    try:
-        return model.model_validate(json_body())
-    except ValidationError as error:
-        raise ApiError(400, "invalid_request", _first_problem(error, model)) from None
-
-
-def _first_problem(error: ValidationError, model: type[BaseModel]) -> str:
-    problem = error.errors(include_url=False, include_input=False)[0]
-    message = problem["msg"].removeprefix("Value error, ")
-    field = ".".join(str(part) for part in problem["loc"])
-    if not field:
-        return message[:1].upper() + message[1:] + "."
-    if problem["type"] == "missing":
-        return f"{field} is required."
-    if problem["type"] == "extra_forbidden":
-        allowed = ", ".join(model.model_fields)
-        return f"{field} is not a field of this body (expected: {allowed})."
-    return f"{field}: {message[:1].lower() + message[1:]}."
 
 
 def _client() -> customers.Client:
@@ -148,17 +104,11 @@ def optional_customer() -> customers.Shopper | None:
 
 
 def _signed_in(signed_in: customers.SignIn) -> dict[str, Any]:
-    return SignInOut(
-        customer=CustomerOut.of(signed_in.customer, signed_in.account),
-        access_token=signed_in.access_token,
-        refresh_token=signed_in.refresh_token,
-        access_expires_in=signed_in.access_expires_in,
-        refresh_expires_in=signed_in.refresh_expires_in,
-    ).model_dump()
+    return ShopperSignIn.of(signed_in).body()
 
 
 def _accepted(message: str) -> tuple[dict[str, Any], int]:
-    return AcceptedOut(message=message).model_dump(), 202
+    return Accepted(message=message).body(), 202
 
 
 def _reset_link_base() -> str | None:
@@ -270,7 +220,7 @@ def confirm_customer_password_reset() -> tuple[str, int]:
 def get_current_customer() -> dict[str, Any]:
     """The signed-in shopper."""
     shopper = current_customer()
-    return CustomerOut.of(shopper.customer, shopper.account).model_dump()
+    return CustomerProfile.of(shopper.customer, shopper.account).body()
 
 
 @bp.patch("/customers/me")
@@ -280,7 +230,7 @@ def update_current_customer() -> dict[str, Any]:
     shopper = current_customer()
     body = parse_body(ProfileUpdate)
     shopper = customers.update_name(shopper, body.name)
-    return CustomerOut.of(shopper.customer, shopper.account).model_dump()
+    return CustomerProfile.of(shopper.customer, shopper.account).body()
 
 
 @bp.get("/customers/me/orders")
@@ -309,13 +259,7 @@ def get_current_customer_order(order_id: int) -> dict[str, Any]:
 
 
 def _admin_customer(detail: customers.CustomerDetail) -> dict[str, Any]:
-    base = CustomerOut.of(detail.customer, detail.account)
-    return AdminCustomerOut(
-        **base.model_dump(),
-        registered=detail.account is not None,
-        order_count=detail.order_count,
-        sessions=[SessionOut.of(session) for session in detail.open_sessions],
-    ).model_dump()
+    return AdminCustomer.of_detail(detail).body()
 
 
 @bp.get(f"/admin/customers/<int(max={ID_MAX}):customer_id>")
@@ -333,8 +277,6 @@ def update_customer(customer_id: int) -> dict[str, Any]:
     key = current_key()
     customers.get_customer(key.merchant_id, customer_id, key.market_id)
     body = parse_body(AdminCustomerUpdate)
-    if body.name is None and body.email is None:
-        raise ApiError(400, "invalid_request", "Send name and/or email to change.")
     detail = customers.update_customer(key.merchant_id, customer_id, body.name, body.email)
     return _admin_customer(detail)
 
@@ -346,7 +288,7 @@ def sign_out_customer(customer_id: int) -> dict[str, Any]:
     key = current_key()
     customers.get_customer(key.merchant_id, customer_id, key.market_id)
     ended = customers.sign_out_everywhere(key.merchant_id, customer_id)
-    return SignOutEverywhereOut(customer_id=customer_id, sessions_ended=ended).model_dump()
+    return CustomerSignOut(customer_id=customer_id, sessions_ended=ended).body()
 
 
 @bp.errorhandler(customers.CustomerError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from flask import Flask, Response, current_app
 from pydantic import BaseModel
@@ -13,10 +13,18 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from portal.api import auth, bp
+from portal.api.customers import CUSTOMER_TOKEN_HEADER
 from portal.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from portal.api.schemas.carts import Cart, CartCreate, CartItemCreate
-from portal.api.schemas.customers import CustomerList
-from portal.api.schemas.errors import ERROR_CODES, Error
+from portal.api.schemas.customers import (
+    Accepted,
+    AdminCustomer,
+    CustomerList,
+    CustomerProfile,
+    CustomerSignOut,
+    ShopperSignIn,
+)
+from portal.api.schemas.errors import ERROR_CODES, SHOPPER_ERROR_CODES, Error
 from portal.api.schemas.key import Key
 from portal.api.schemas.orders import CheckoutCreate, CheckoutSession, Order, OrderList
 from portal.api.schemas.products import (
@@ -29,6 +37,16 @@ from portal.api.schemas.products import (
     ProductUpdate,
 )
 from portal.api.schemas.usage import Usage
+from portal.customers import tokens
+from portal.customers.schemas import (
+    AdminCustomerUpdate,
+    EmailBody,
+    ProfileUpdate,
+    RefreshBody,
+    RegisterBody,
+    ResetConfirmBody,
+    SessionBody,
+)
 from portal.keys.scopes import SCOPES
 from portal.routing import RULE_ARGUMENT, rule_template
 from portal.store.common import ID_MAX, ORDER_STATUSES
@@ -51,6 +69,11 @@ class Operation:
     paginated: bool = False
     query: tuple[tuple[str, dict[str, Any], str], ...] = ()
     errors: tuple[int, ...] = field(default=())  # statuses beyond the ones every route has
+    # The shopper's X-Customer-Token: "required" (signed-in calls) or "optional" (a cart or
+    # checkout that then belongs to the shopper). Either way the 401 lists the shopper codes.
+    signed_in: Literal["required", "optional"] | None = None
+    shopper_errors: bool = False  # the 401 lists the shopper codes (sign-in, refresh)
+    answer: str = ""  # what the success means, if more than "Created" or "Accepted"
 
 
 _ORDER_STATUS = {"type": "string", "enum": list(ORDER_STATUSES)}
@@ -65,12 +88,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/catalog/products/{product_id}"): Operation("Storefront", Product),
     ("GET", "/catalog/markets"): Operation("Storefront", MarketList, paginated=True),
     ("POST", "/carts"): Operation(
-        "Storefront", Cart, status="201", body=CartCreate, body_optional=True
+        "Storefront",
+        Cart,
+        status="201",
+        body=CartCreate,
+        body_optional=True,
+        signed_in="optional",
     ),
     ("POST", "/carts/{cart_id}/items"): Operation("Storefront", Cart, body=CartItemCreate),
     ("GET", "/carts/{cart_id}"): Operation("Storefront", Cart),
     ("POST", "/checkouts"): Operation(
-        "Storefront", CheckoutSession, status="201", body=CheckoutCreate
+        "Storefront", CheckoutSession, status="201", body=CheckoutCreate, signed_in="optional"
     ),
     ("POST", "/checkouts/{checkout_id}/complete"): Operation(
         "Storefront", CheckoutSession, errors=(409,)
@@ -95,6 +123,58 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/admin/orders/{order_id}/fulfill"): Operation("Admin", Order, errors=(409,)),
     ("POST", "/admin/orders/{order_id}/cancel"): Operation("Admin", Order, errors=(409,)),
     ("GET", "/admin/customers"): Operation("Admin", CustomerList, paginated=True),
+    ("GET", "/admin/customers/{customer_id}"): Operation("Admin", AdminCustomer),
+    ("PATCH", "/admin/customers/{customer_id}"): Operation(
+        "Admin", AdminCustomer, body=AdminCustomerUpdate, errors=(409,)
+    ),
+    ("POST", "/admin/customers/{customer_id}/sign-out"): Operation("Admin", CustomerSignOut),
+    ("POST", "/customers"): Operation(
+        "Shoppers",
+        ShopperSignIn,
+        status="201",
+        body=RegisterBody,
+        errors=(409,),
+        answer="Registered and signed in.",
+    ),
+    ("POST", "/customers/sessions"): Operation(
+        "Shoppers",
+        ShopperSignIn,
+        status="201",
+        body=SessionBody,
+        shopper_errors=True,
+        answer="Signed in.",
+    ),
+    ("POST", "/customers/codes"): Operation(
+        "Shoppers", Accepted, status="202", body=EmailBody, answer="Accepted, whatever the email."
+    ),
+    ("POST", "/customers/sessions/refresh"): Operation(
+        "Shoppers",
+        ShopperSignIn,
+        status="201",
+        body=RefreshBody,
+        shopper_errors=True,
+        answer="A new pair; the refresh token sent is spent.",
+    ),
+    ("DELETE", "/customers/sessions/current"): Operation(
+        "Shoppers", status="204", signed_in="required", answer="Signed out; no body."
+    ),
+    ("POST", "/customers/password-resets"): Operation(
+        "Shoppers", Accepted, status="202", body=EmailBody, answer="Accepted, whatever the email."
+    ),
+    ("POST", "/customers/password-resets/confirm"): Operation(
+        "Shoppers",
+        status="204",
+        body=ResetConfirmBody,
+        answer="Password set and every sign-in ended; no body.",
+    ),
+    ("GET", "/customers/me"): Operation("Shoppers", CustomerProfile, signed_in="required"),
+    ("PATCH", "/customers/me"): Operation(
+        "Shoppers", CustomerProfile, body=ProfileUpdate, signed_in="required"
+    ),
+    ("GET", "/customers/me/orders"): Operation(
+        "Shoppers", OrderList, paginated=True, signed_in="required"
+    ),
+    ("GET", "/customers/me/orders/{order_id}"): Operation("Shoppers", Order, signed_in="required"),
     ("GET", "/admin/usage"): Operation(
         "Admin",
         Usage,
@@ -133,6 +213,16 @@ _RESPONSE_TEXT: dict[int, tuple[str, str]] = {
     429: ("TooManyRequests", "Over the key's limit, or too many failed authentications."),
     500: ("ServerError", "Unexpected error; the message and `request_id` identify it."),
 }
+
+# The 401 of the shopper operations: the key's codes and the shopper's.
+_SHOPPER_UNAUTHORIZED = (
+    "ShopperUnauthorized",
+    "As for any operation, a bad key; or the shopper's `X-Customer-Token` is missing, "
+    "malformed, unknown, revoked (signed out, password reset) or of another store "
+    "(`invalid_customer_token`) or past its life (`customer_token_expired`); a spent refresh "
+    "token came back and its whole sign-in is revoked (`refresh_token_reused`); a wrong email, "
+    "password or code, the same answer for an unknown email (`invalid_credentials`).",
+)
 
 _RATE_HEADERS = {
     "RateLimit-Limit": {
@@ -214,11 +304,21 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": _REF_TEMPLATE.format(model=name)}
 
 
+def _key_codes(status: int) -> tuple[str, ...]:
+    """The codes of a status that any operation may answer (the shopper ones aside)."""
+    shopper = SHOPPER_ERROR_CODES.get(status, ())
+    return tuple(code for code in ERROR_CODES[status] if code not in shopper)
+
+
 def error_responses() -> dict[str, Any]:
-    """One reusable response per error status, its `code` an enum of the codes it carries."""
+    """One reusable response per error status, its `code` an enum of the codes it carries (and
+    the shopper operations' 401 with the shopper codes too)."""
     responses = {}
-    for status, (name, text) in _RESPONSE_TEXT.items():
-        codes = ERROR_CODES[status]
+    described = [
+        (status, name, text, _key_codes(status)) for status, (name, text) in _RESPONSE_TEXT.items()
+    ]
+    described.append((401, *_SHOPPER_UNAUTHORIZED, ERROR_CODES[401]))
+    for status, name, text, codes in described:
         listed = ", ".join(f"`{code}`" for code in codes)
         schema = {
             "allOf": [
@@ -268,8 +368,29 @@ def _describe(view: Any) -> tuple[str, str]:
     return summary, doc
 
 
-def _error_ref(status: int) -> dict[str, str]:
-    return {"$ref": f"#/components/responses/{_RESPONSE_TEXT[status][0]}"}
+def _error_ref(status: int, meta: Operation) -> dict[str, str]:
+    shopper = status == 401 and (meta.shopper_errors or meta.signed_in is not None)
+    name = _SHOPPER_UNAUTHORIZED[0] if shopper else _RESPONSE_TEXT[status][0]
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _customer_token_parameter(required: bool) -> dict[str, Any]:
+    """The shopper's access token header, as a documented parameter."""
+    prefix = tokens.PREFIXES[tokens.ACCESS]
+    if required:
+        text = "The signed-in shopper's access token (from a sign-in or a refresh)."
+    else:
+        text = "A signed-in shopper's access token: what is made belongs to the shopper."
+    return {
+        "name": CUSTOMER_TOKEN_HEADER,
+        "in": "header",
+        "required": required,
+        "description": f"{text} A bad or expired one is a 401, never a guest's call.",
+        "schema": {
+            "type": "string",
+            "pattern": f"^{prefix}[0-9A-Za-z]{{{tokens.TOKEN_LENGTH - len(prefix)}}}$",
+        },
+    }
 
 
 def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]:
@@ -303,6 +424,8 @@ def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]
         )
     if not public:
         parameters.append(_SITE_HEADER)
+    if meta.signed_in is not None:
+        parameters.append(_customer_token_parameter(meta.signed_in == "required"))
     if parameters:
         operation["parameters"] = parameters
 
@@ -313,7 +436,8 @@ def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]
         }
 
     success: dict[str, Any] = {
-        "description": {"201": "Created", "204": "Deleted; no body."}.get(meta.status, "OK")
+        "description": meta.answer
+        or {"201": "Created", "202": "Accepted", "204": "Deleted; no body."}.get(meta.status, "OK")
     }
     if meta.status != "204":
         schema = _ref(meta.response.__name__) if meta.response else {"type": "object"}
@@ -329,7 +453,7 @@ def _operation(app: Flask, rule: Rule, method: str, path: str) -> dict[str, Any]
     if meta.body is not None:
         statuses |= {413, 415}
     for status in sorted(statuses):
-        responses[str(status)] = _error_ref(status)
+        responses[str(status)] = _error_ref(status, meta)
     operation["responses"] = responses
     return operation
 
@@ -365,6 +489,13 @@ def build_document(app: Flask) -> dict[str, Any]:
         "tags": [
             {"name": "Storefront", "description": "Publishable or secret keys."},
             {"name": "Admin", "description": "Secret keys only."},
+            {
+                "name": "Shoppers",
+                "description": "A storefront's shoppers (`customer:auth`): register, sign in "
+                "with a password or a mailed code, refresh, reset a password, read their own "
+                "orders. Signed-in calls send the access token as `X-Customer-Token` beside "
+                "the key.",
+            },
             {"name": "Key", "description": "The calling key."},
             {"name": "Meta", "description": "This document."},
         ],

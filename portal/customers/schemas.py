@@ -1,203 +1,191 @@
-"""The JSON bodies of the shopper and admin customer endpoints, one pydantic model each."""
+"""The JSON bodies the shopper and admin customer endpoints accept, one `RequestModel` each.
+
+Parsed strictly by `portal.api.errors.parse_body` (unknown fields and loose types refused); each
+field's `description` is what the 400's message says it accepts. The responses are in
+`portal.api.schemas.customers`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
-from portal.customers.models import CustomerAccount, CustomerSession
-from portal.store.models import Customer
+from portal.accounts.service import normalize_email
+from portal.store.common import EMAIL_MAX
+from portal.store.customers import is_valid_email
+from portal.store.requests import RequestModel
 
-EMAIL_MAX = 254
 NAME_MAX = 120
 PASSWORD_MIN = 10
 # argon2 hashes any length, but a megabyte password is a denial of service, not a password.
 PASSWORD_MAX = 256
+TOKEN_MAX = 200
 
 
 def _email(value: str) -> str:
-    value = value.strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in value):
-        raise ValueError("must be a valid email address")
-    if "@" in domain or len(value) > EMAIL_MAX:
-        raise ValueError("must be a valid email address")
-    return value
+    email = normalize_email(value)
+    if not is_valid_email(email):
+        raise ValueError("not an email address")
+    return email
 
 
 def _no_control_characters(value: str) -> str:
-    if any(not char.isprintable() for char in value):
-        raise ValueError("must not contain control characters")
+    if not value.isprintable():
+        raise ValueError("control characters")
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=EMAIL_MAX + 64), AfterValidator(_email)]
-Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=EMAIL_MAX),
+    AfterValidator(_email),
+    Field(
+        description="a valid email address",
+        examples=["ada@example.com"],
+        json_schema_extra={"format": "email"},
+    ),
+]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
+    Field(
+        description=f"a string of {PASSWORD_MIN} to {PASSWORD_MAX} characters",
+        examples=["plum jam on toast"],
+    ),
+]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=NAME_MAX),
     AfterValidator(_no_control_characters),
+    Field(
+        description=f"a string of at most {NAME_MAX} characters, without line breaks or other "
+        "control characters",
+        examples=["Ada Lovelace"],
+    ),
 ]
-Token = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Code = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+Code = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{6}$"),
+    Field(description="the 6-digit code of the sign-in mail", examples=["492017"]),
+]
 
 
-class Body(BaseModel):
-    """A request body: unknown fields and loose types are errors."""
+class RegisterBody(RequestModel):
+    """A new shopper account; signs the shopper in."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class RegisterBody(Body):
-    """`POST /customers`."""
+    object_name: ClassVar[str] = "registration"
 
     email: Email
     password: Password
     name: Name = ""
 
 
-class SessionBody(Body):
-    """`POST /customers/sessions`: the email with either the password or a mailed code."""
+class SessionBody(RequestModel):
+    """A sign-in: the email with either the password or a mailed code."""
+
+    object_name: ClassVar[str] = "sign-in"
 
     email: Email
-    password: Annotated[str, StringConstraints(max_length=PASSWORD_MAX)] | None = None
-    code: Code | None = None
+    password: Annotated[
+        str,
+        StringConstraints(max_length=PASSWORD_MAX),
+        Field(description="the shopper's password (or send code instead)"),
+    ] = None  # type: ignore[assignment]
+    code: Code = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
-    def _password_or_code(self) -> SessionBody:
+    def _password_or_code(self) -> Self:
         if (self.password is None) == (self.code is None):
-            raise ValueError("send either password or code")
+            raise PydanticCustomError(
+                "password_or_code", "send email with either password or code (not both)"
+            )
         return self
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The model's schema, saying that exactly one of password and code is sent."""
+        schema: dict[str, Any] = handler.resolve_ref_schema(handler(core_schema))
+        schema["oneOf"] = [{"required": ["password"]}, {"required": ["code"]}]
+        return schema
 
-class EmailBody(Body):
-    """`POST /customers/codes` and `POST /customers/password-resets`."""
+
+class EmailBody(RequestModel):
+    """The email to mail a sign-in code or a reset link to (202 whether or not it is known)."""
+
+    object_name: ClassVar[str] = "request"
 
     email: Email
 
 
-class RefreshBody(Body):
-    """`POST /customers/sessions/refresh`."""
+class RefreshBody(RequestModel):
+    """The refresh token to spend for a new pair."""
 
-    refresh_token: Token
+    object_name: ClassVar[str] = "refresh"
+
+    refresh_token: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=TOKEN_MAX),
+        Field(
+            description="the refresh token (crt_…) of the last sign-in or refresh",
+            examples=["crt_8fJ2kQ0aZx4LmN7pR1sT3uVw8fJ2kQ0aZx4LmN7p1a2B3c"],
+        ),
+    ]
 
 
-class ResetConfirmBody(Body):
-    """`POST /customers/password-resets/confirm`."""
+class ResetConfirmBody(RequestModel):
+    """A new password with the token of a reset link."""
 
-    token: Token
+    object_name: ClassVar[str] = "password reset"
+
+    token: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=TOKEN_MAX),
+        Field(
+            description="the token (crs_…) of the reset link",
+            examples=["crs_8fJ2kQ0aZx4LmN7pR1sT3uVw8fJ2kQ0aZx4LmN7p1a2B3c"],
+        ),
+    ]
     password: Password
 
 
-class ProfileUpdate(Body):
-    """`PATCH /customers/me`."""
+class ProfileUpdate(RequestModel):
+    """The signed-in shopper's new name."""
+
+    object_name: ClassVar[str] = "customer"
 
     name: Name
 
 
-class AdminCustomerUpdate(Body):
-    """`PATCH /admin/customers/<id>`: the fields given change, the others stay."""
+class AdminCustomerUpdate(RequestModel):
+    """A change to a customer: the fields given change, the others stay (at least one)."""
 
-    name: Name | None = None
-    email: Email | None = None
+    object_name: ClassVar[str] = "customer"
 
+    name: Name = None  # type: ignore[assignment]
+    email: Email = None  # type: ignore[assignment]
 
-# -- responses ------------------------------------------------------------------------------
-
-
-class Response(BaseModel):
-    """A response body."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def _timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
-
-
-class CustomerOut(Response):
-    """A shopper as the shopper sees itself."""
-
-    id: int
-    object: Literal["customer"] = "customer"
-    email: str
-    name: str
-    created_at: str | None
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if self.name is None and self.email is None:
+            raise PydanticCustomError("nothing_to_change", "send name and/or email to change")
+        return self
 
     @classmethod
-    def of(cls, customer: Customer, account: CustomerAccount | None) -> CustomerOut:
-        """The shape of a customer and its account."""
-        return cls(
-            id=customer.id,
-            email=customer.email,
-            name=account.name if account else "",
-            created_at=_timestamp(customer.created_at),
-        )
-
-
-class SignInOut(Response):
-    """A sign-in's tokens: send the access token as `X-Customer-Token`."""
-
-    object: Literal["customer_session"] = "customer_session"
-    customer: CustomerOut
-    access_token: str
-    refresh_token: str
-    token_type: Literal["customer"] = "customer"  # noqa: S105 - a kind, not a secret
-    access_expires_in: int = Field(description="Seconds the access token works.")
-    refresh_expires_in: int = Field(description="Seconds the refresh token works.")
-
-
-class SessionOut(Response):
-    """An open sign-in of a customer, as the merchant sees it."""
-
-    id: int
-    object: Literal["customer_session"] = "customer_session"
-    method: str
-    user_agent: str
-    ip: str | None
-    created_at: str | None
-    last_used_at: str | None
-
-    @classmethod
-    def of(cls, session: CustomerSession) -> SessionOut:
-        """The shape of a sign-in (never its tokens)."""
-        return cls(
-            id=session.id,
-            method=session.method,
-            user_agent=session.user_agent,
-            ip=session.ip,
-            created_at=_timestamp(session.created_at),
-            last_used_at=_timestamp(session.last_used_at),
-        )
-
-
-class AdminCustomerOut(CustomerOut):
-    """A customer as the back office sees it: registered or guest, orders, open sign-ins."""
-
-    registered: bool
-    order_count: int
-    sessions: list[SessionOut]
-
-
-class AcceptedOut(Response):
-    """202 for codes and resets: the same answer whether or not the email has an account."""
-
-    object: Literal["accepted"] = "accepted"
-    message: str
-
-
-class SignOutEverywhereOut(Response):
-    """What `POST /admin/customers/<id>/sign-out` ended."""
-
-    object: Literal["customer_sign_out"] = "customer_sign_out"
-    customer_id: int
-    sessions_ended: int
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The model's schema, saying that at least one field is sent."""
+        schema: dict[str, Any] = handler.resolve_ref_schema(handler(core_schema))
+        schema["minProperties"] = 1
+        return schema

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from portal.accounts.models import Merchant, User
@@ -16,6 +16,7 @@ from portal.customers import tokens
 from portal.customers.models import CustomerSession
 from portal.extensions import db
 from portal.store.models import Cart, Order
+from portal.store.models import Customer as StoreCustomer
 from tests.api.conftest import recorded_statements
 from tests.conftest import make_key
 from tests.customers.conftest import (
@@ -123,20 +124,31 @@ def test_an_email_already_registered_is_409(shop: Storefront) -> None:
     ("body", "message"),
     [
         ({"password": SHOPPER_PASSWORD}, "email is required."),
-        ({"email": "ada", "password": SHOPPER_PASSWORD}, "email: must be a valid email address."),
-        ({"email": "ada@example.com", "password": "short"}, "password: string should have at"),
-        ({"email": "ada@example.com", "password": 1234567890}, "password: input should be a"),
+        ({"email": "ada", "password": SHOPPER_PASSWORD}, "email must be a valid email address."),
+        (
+            {"email": "ada@example.com", "password": "short"},
+            "password must be a string of 10 to 256 characters.",
+        ),
+        (
+            {"email": "ada@example.com", "password": 1234567890},
+            "password must be a string of 10 to 256 characters.",
+        ),
+        (
+            {"email": "ada@example.com", "password": "x" * 257},
+            "password must be at most 256 characters.",
+        ),
         (
             {"email": "ada@example.com", "password": SHOPPER_PASSWORD, "name": "x" * 121},
-            "name: string should have at most 120 characters.",
+            "name must be at most 120 characters.",
         ),
         (
             {"email": "ada@example.com", "password": SHOPPER_PASSWORD, "admin": True},
-            "admin is not a field of this body (expected: email, password, name).",
+            "admin is not a registration field (expected: email, password, name).",
         ),
         (
             {"email": "ada@example.com", "password": SHOPPER_PASSWORD, "name": "Ada\nLovelace"},
-            "name: must not contain control characters.",
+            "name must be a string of at most 120 characters, without line breaks or other "
+            "control characters.",
         ),
     ],
 )
@@ -145,8 +157,9 @@ def test_a_bad_registration_names_the_field_and_creates_nothing(
 ) -> None:
     response = shop.call("POST", "/customers", body)
     assert error_of(response) == (400, "invalid_request")
-    assert response.get_json()["error"]["message"].startswith(message)
+    assert response.get_json()["error"]["message"] == message
     assert db.session.scalar(select(CustomerSession)) is None
+    assert db.session.scalar(select(StoreCustomer)) is None
 
 
 def test_a_body_that_is_not_json_is_refused(shop: Storefront) -> None:
@@ -177,15 +190,27 @@ def test_a_wrong_password_and_an_unknown_email_get_the_very_same_answer(shop: St
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{}, {"password": SHOPPER_PASSWORD, "code": "123456"}, {"code": "12345"}],
-    ids=["neither", "both", "short code"],
+    ("body", "message"),
+    [
+        ({}, "body: send email with either password or code (not both)."),
+        (
+            {"password": SHOPPER_PASSWORD, "code": "123456"},
+            "body: send email with either password or code (not both).",
+        ),
+        ({"code": "12345"}, "code must be the 6-digit code of the sign-in mail."),
+        ({"code": 123456}, "code must be the 6-digit code of the sign-in mail."),
+        ({"password": None}, "password is required and must be the shopper's password"),
+    ],
+    ids=["neither", "both", "short code", "numeric code", "null password"],
 )
 def test_a_sign_in_needs_a_password_or_a_six_digit_code(
-    shop: Storefront, body: dict[str, Any]
+    shop: Storefront, body: dict[str, Any], message: str
 ) -> None:
+    shop.register()
     response = shop.call("POST", "/customers/sessions", {"email": "ada@example.com", **body})
     assert error_of(response) == (400, "invalid_request")
+    assert response.get_json()["error"]["message"].startswith(message)
+    assert db.session.scalar(select(func.count()).select_from(CustomerSession)) == 1
 
 
 # -- one-time codes -------------------------------------------------------------------------
@@ -619,6 +644,19 @@ def test_admin_updates_name_and_email(shop: Storefront, back_office: Storefront)
     assert error_of(taken) == (409, "conflict")
     empty = back_office.call("PATCH", f"/admin/customers/{customer_id}", {})
     assert error_of(empty) == (400, "invalid_request")
+    assert empty.get_json()["error"]["message"] == "body: send name and/or email to change."
+    unknown = back_office.call(
+        "PATCH", f"/admin/customers/{customer_id}", {"name": "X", "phone": "555"}
+    )
+    assert unknown.get_json()["error"]["message"] == (
+        "phone is not a customer field (expected: name, email)."
+    )
+    bad_email = back_office.call(
+        "PATCH", f"/admin/customers/{customer_id}", {"name": "X", "email": "ak@"}
+    )
+    assert bad_email.get_json()["error"]["message"] == "email must be a valid email address."
+    unchanged = back_office.call("GET", f"/admin/customers/{customer_id}").get_json()
+    assert (unchanged["name"], unchanged["email"]) == ("Ada King", "ak@example.com")
 
 
 def test_admin_sign_out_ends_every_sign_in_on_the_next_request(
@@ -669,26 +707,6 @@ def test_changing_a_customer_needs_customers_write(
     assert error_of(response) == (403, "insufficient_scope")
     assert '"customers:write"' in response.get_json()["error"]["message"]
     assert shop.call("GET", "/customers/me").status_code == 200
-
-
-def test_every_customer_route_is_in_the_openapi_document_with_its_scope(
-    client: FlaskClient,
-) -> None:
-    from portal.api.customers import OPENAPI_OPERATIONS
-
-    paths = client.get(API + "/openapi.json").get_json()["paths"]
-    for method, path in OPENAPI_OPERATIONS:
-        operation = paths[path][method.lower()]
-        expected = (
-            "customer:auth"
-            if path.startswith("/customers")
-            else ("customers:read" if method == "GET" else "customers:write")
-        )
-        assert operation["x-required-scope"] == expected, (method, path)
-    body_models = [body for body, _, _ in OPENAPI_OPERATIONS.values() if body is not None]
-    for model in body_models:
-        schema = model.model_json_schema()
-        assert schema["additionalProperties"] is False, model.__name__
 
 
 @pytest.mark.parametrize(

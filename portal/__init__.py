@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal import lean, proxy
+from portal import lean, proxy, versions
 from portal.config import load_config
 from portal.extensions import csrf, db, limiter, migrate
 from portal.routing import register_converters
@@ -59,6 +59,7 @@ def register_extensions(app: Flask) -> None:
         csrf.init_app(app)
         limiter.init_app(app)
     tasks.init_app(app)
+    versions.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
 

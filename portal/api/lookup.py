@@ -109,7 +109,8 @@ class KeyLookup:
     """Each thread's own autocommit connection for the gate's one lookup.
 
     Each lookup is its own transaction, so it sees every committed revocation, edit and plan
-    change at once, in every process: nothing about a key is cached. Holding the connection skips
+    change at once, in every process (with Redis the gate caches rows in `RowCache`, and uses
+    one only when the merchant's version confirms it). Holding the connection skips
     what a pooled ORM session costs per request (checkout with its pre-ping, BEGIN, ROLLBACK:
     three extra round trips on PostgreSQL), and the statement is compiled once and run on the
     driver's cursor. When something listens to the engine's statements (tracing, APM, the tests

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal import proxy
+from portal import lean, proxy, versions
 from portal.config import load_config
 from portal.extensions import csrf, db, limiter, migrate
 from portal.routing import register_converters
@@ -54,9 +54,12 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
-    csrf.init_app(app)
-    limiter.init_app(app)
+    lean.init_app(app)
+    with lean.portal_only_hooks(app):  # the API and /healthz need neither
+        csrf.init_app(app)
+        limiter.init_app(app)
     tasks.init_app(app)
+    versions.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
 
@@ -78,8 +81,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(usage_bp)
     app.register_blueprint(customers_bp)
     app.register_blueprint(members_bp)
-    recording.init_app(app)
-    register_api(app)
+    with lean.api_only_hooks(app):  # usage, CORS, rate-limit and legacy headers, API 404s
+        recording.init_app(app)
+        register_api(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -26,6 +26,7 @@ from werkzeug.exceptions import (
 
 from portal.api.errors import http_error_response, internal_error_response, is_api_path
 from portal.htmx import render_page_or_block
+from portal.lean import is_lean_request
 
 bp = Blueprint("web", __name__)
 
@@ -52,6 +53,8 @@ HSTS = "max-age=63072000; includeSubDomains"
 @bp.after_app_request
 def security_headers(response: Response) -> Response:
     """Headers every response carries; the API's own headers are set before and kept."""
+    if is_lean_request():
+        return _lean_security_headers(response)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -64,6 +67,26 @@ def security_headers(response: Response) -> Response:
         # Signed-in pages show keys, usage and audit trails: keep every one out of caches
         # (shared or the browser's back/forward history on a shared computer).
         response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+LEAN_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
+def _lean_security_headers(response: Response) -> Response:
+    """The same headers for JSON answers, without the page-only checks (one scan of the list)."""
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
+    extra = [(name, value) for name, value in LEAN_HEADERS if name.lower() not in present]
+    if current_app.config.get("PORTAL_ENV") == "production" and (
+        "strict-transport-security" not in present
+    ):
+        extra.append(("Strict-Transport-Security", HSTS))
+    headers.extend(extra)
     return response
 
 

@@ -12,6 +12,7 @@ from werkzeug.urls import iri_to_uri
 from portal.accounts import service
 from portal.accounts.models import Market
 from portal.htmx import full_redirect
+from portal.lean import is_lean_request
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -20,7 +21,7 @@ def load_signed_in_user() -> None:
     """Put the signed-in user and merchant on `g`, if the session is still valid."""
     g.user = None
     g.merchant = None
-    if request.blueprint == "api":
+    if is_lean_request():
         return  # the API authenticates by key; its responses never depend on the session cookie
     user_id = session.get("user_id")
     if user_id is None:

@@ -6,8 +6,15 @@ secret-key rules (no `Origin`, allowed IP ranges), publishable-key origins, the 
 market named by `X-Site-ID`, and the scope the view requires. Every request makes one
 limiter-storage call, on the one counter that applies (see `limits`): a valid key's limit, the
 refusals allowance of a refused origin or IP range, or the client's failed authentications. The
-happy path reads one row and writes nothing. Keys are not cached: revoking or editing a key takes
-effect on the next request in every process.
+happy path reads at most one row and writes nothing.
+
+With a Redis storage, rows are cached per process (`lookup.RowCache`) and the request's one Redis
+script also reads the merchant's `keys` version (`portal.versions`, moved after every committed
+change to its keys, plan or markets): a cached row is used only when that version is the one it
+was read under; otherwise the gate runs again on a fresh row (counting the request once). So a
+key already seen costs one round trip (Redis) and none to the database, and revoking or editing a
+key takes effect on the next request in every process. Without Redis (memory://, or Redis down)
+nothing is cached: the row is read every request.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import Flask, Response, current_app, g, request, url_for
 from werkzeug.http import http_date
 
+from portal import versions
 from portal.accounts.models import PLAN_ACTIVE
 from portal.api import bp, cors, limits, lookup
 from portal.api.errors import ApiError, is_api_path
@@ -183,6 +191,52 @@ def _choose_row(rows: list[Any], site: str | None) -> Any | None:
     return rows[0]
 
 
+class StaleRow(Exception):
+    """The cached row's version is not the merchant's current one: read the row again."""
+
+    def __init__(self, version: str | None) -> None:
+        super().__init__("stale key row")
+        self.version = version
+
+
+def _key_rows(key_hash: str, site: str | None) -> list[Any]:
+    """The key's rows: cached when the storage reads versions, else from the database."""
+    g.api_row_cache = None
+    if not limits.has_versions():
+        return lookup.find_key_rows(key_hash, site)
+    cache = lookup.row_cache()
+    name = (key_hash, site)
+    if "api_confirmed_version" not in g:
+        cached = cache.get(name)
+        if cached is not None:
+            g.api_row_cache = (name, cached[1])
+            return cached[0]
+        confirmed = None  # first sight: the next request confirms it (one extra read)
+    else:
+        confirmed = g.api_confirmed_version  # read by this request's script, before this row
+    rows = lookup.find_key_rows(key_hash, site)
+    if rows:
+        cache.put(name, rows, confirmed)
+    return rows
+
+
+def _version_key(merchant_id: int) -> str | None:
+    """The version the request's Redis call must read: only when the row came from the cache."""
+    if g.get("api_row_cache") is None:
+        return None
+    return limits.version_key(versions.KEYS, merchant_id)
+
+
+def _confirm(window: limits.RateWindow) -> None:
+    """Raise StaleRow unless a cached row's version is the one Redis just returned."""
+    cached = g.get("api_row_cache")
+    if cached is None:
+        return
+    version = cached[1]
+    if version is None or window.version != version:
+        raise StaleRow(window.version)
+
+
 def _record_secret_key_in_browser(key: AuthenticatedKey, origin: str) -> None:
     """Audit the leak through the key service; the 403 matters more than its audit line."""
     try:
@@ -204,7 +258,8 @@ def _authenticate() -> AuthenticatedKey:
     site = _site_header()
     site_valid = site is None or SITE_ID_PATTERN.fullmatch(site) is not None
     key_hash = tokens.hash_token(token, current_app.config["API_KEY_PEPPER"])
-    row = _choose_row(lookup.find_key_rows(key_hash, site if site_valid else None), site)
+    row = _choose_row(_key_rows(key_hash, site if site_valid else None), site)
+    g.api_row_merchant_id = None if row is None else row.merchant_id
     if row is None or row.plan != PLAN_ACTIVE:
         raise _unauthorized("invalid_api_key")  # an inactive plan looks exactly like no key
     now = utcnow()
@@ -296,7 +351,8 @@ def _check_scope(key: AuthenticatedKey, scope: str | None) -> None:
 
 def _refuse(key: AuthenticatedKey, refusal: ApiError) -> NoReturn:
     """Answer a request refused for its origin or IP range, within the (key, IP) allowance."""
-    window = limits.count_refusal(key.id, key.rate_limit)
+    window = limits.count_refusal(key.id, key.rate_limit, _version_key(key.merchant_id))
+    _confirm(window)
     limits.set_window(window)
     if not window.allowed:
         # Past the allowance the key is not reported to the usage hooks: a flood of forged
@@ -315,7 +371,22 @@ def _refuse(key: AuthenticatedKey, refusal: ApiError) -> NoReturn:
 @bp.before_request
 def gate() -> Response | None:
     """Authenticate and authorise the request before its view runs."""
+    g.api_counted = {}
+    g.pop("api_confirmed_version", None)
+    try:
+        return _gate()
+    except StaleRow as stale:
+        name, _version = g.api_row_cache
+        lookup.row_cache().forget(name)
+        g.api_confirmed_version = stale.version
+        return _gate()
+
+
+def _gate() -> Response | None:
+    """The gate's steps; run again (counting nothing twice) when a cached row was stale."""
     g.api_key = None
+    g.api_row_cache = None
+    g.api_row_merchant_id = None
     g.api_legacy_header = "Authorization" not in request.headers and "X-API-Key" in request.headers
     g.api_site_not_found = None
     g.api_cors_origin = None
@@ -332,17 +403,24 @@ def gate() -> Response | None:
     except ApiError as error:
         if error.status == 401 and error.code not in KNOWN_KEY_FAILURES:
             # Only failing requests are slowed: a valid key from this address is still served.
-            blocked = limits.record_auth_failure()
-            if blocked is not None:
+            merchant_id = g.api_row_merchant_id
+            failures = limits.record_auth_failure(
+                None if merchant_id is None else _version_key(merchant_id)
+            )
+            _confirm(failures)  # an inactive plan read from the cache may be active again
+            if not failures.allowed:
                 raise _rate_limited(
                     "Too many failed authentications from this address; wait before retrying.",
-                    blocked,
+                    failures,
                 ) from None
         raise
     refusal, cors_origin = _browser_and_network(key)
     if refusal is not None:
         _refuse(key, refusal)
-    window = limits.count_key_request(key.id, key.rate_limit, per_client_ip=not key.is_secret)
+    window = limits.count_key_request(
+        key.id, key.rate_limit, not key.is_secret, _version_key(key.merchant_id)
+    )
+    _confirm(window)
     # Set before the remaining checks, so hooks that count usage see refused requests too.
     g.api_key = key
     limits.set_window(window)

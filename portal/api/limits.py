@@ -21,6 +21,7 @@ again.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse
 
+from portal import versions
 from portal.api.errors import is_api_path
 from portal.extensions import limiter
 
@@ -51,6 +53,9 @@ class RateWindow:
     remaining: int
     reset_in: int
     allowed: bool = True
+    # The merchant version the same storage call read (see portal.versions); None if not asked
+    # or unknown (memory:// or the per-process fallback), "" when no version was ever set.
+    version: str | None = None
 
     def headers(self) -> dict[str, str]:
         """The RateLimit-* headers (reset in seconds, not an epoch)."""
@@ -79,11 +84,12 @@ class Counter:
 class Store(Protocol):
     """A place for counters; `hit` is one storage operation."""
 
-    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
+    def hit(self, counter: Counter, stop_at_limit: bool, version_key: str | None) -> RateWindow:
         """Count one request on `counter` and say where it stands.
 
         With `stop_at_limit`, a counter already at its limit is not counted further (the answer
-        is a refusal), so a flood never lengthens or inflates it.
+        is a refusal), so a flood never lengthens or inflates it. With `version_key`, the same
+        operation reads that version, if the storage can.
         """
         ...
 
@@ -105,8 +111,10 @@ class MemoryStore:
             return None
         return entry
 
-    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
-        """See `Store.hit`."""
+    def hit(
+        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+    ) -> RateWindow:
+        """See `Store.hit` (no versions in memory)."""
         now = time.monotonic()
         with self._lock:
             if now >= self._next_sweep:
@@ -121,12 +129,17 @@ class MemoryStore:
             return counter.stands_at(int(entry[0]), entry[1] - now)
 
 
-# KEYS: the counter. ARGV: its window in ms, stop at the limit ('1' or '0'), its limit.
+# KEYS: the counter, optionally a version to read. ARGV: the window in ms, stop at the limit
+# ('1' or '0'), the limit. Returns {count, ttl in ms, version ('' when unset or not asked)}.
 HIT_SCRIPT = """
+local version = ''
+if KEYS[2] then
+  version = redis.call('GET', KEYS[2]) or ''
+end
 if ARGV[2] == '1' then
   local used = tonumber(redis.call('GET', KEYS[1]) or '0')
   if used >= tonumber(ARGV[3]) then
-    return {used + 1, redis.call('PTTL', KEYS[1])}
+    return {used + 1, redis.call('PTTL', KEYS[1]), version}
   end
 end
 local count = redis.call('INCR', KEYS[1])
@@ -135,7 +148,7 @@ if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
-return {count, ttl}
+return {count, ttl, version}
 """
 
 
@@ -164,22 +177,31 @@ class RedisStore:
                     self._pid = os.getpid()
         return self._script
 
-    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
+    def hit(
+        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+    ) -> RateWindow:
         """See `Store.hit`."""
         script = self._connect()
-        count, ttl_ms = script(
-            keys=[counter.key],
+        keys = [counter.key] if version_key is None else [counter.key, version_key]
+        count, ttl_ms, version = script(
+            keys=keys,
             args=[counter.window * 1000, 1 if stop_at_limit else 0, counter.limit],
         )
         reset = int(ttl_ms) / 1000 if ttl_ms > 0 else counter.window
-        return counter.stands_at(int(count), reset)
+        window = counter.stands_at(int(count), reset)
+        if version_key is None:
+            return window
+        text = version.decode() if isinstance(version, bytes) else str(version)
+        return dataclasses.replace(window, version=text)
 
 
 class LimitsStore:
     """Any other storage Flask-Limiter was configured with, through `limits` (a few calls)."""
 
-    def hit(self, counter: Counter, stop_at_limit: bool) -> RateWindow:
-        """See `Store.hit`."""
+    def hit(
+        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+    ) -> RateWindow:
+        """See `Store.hit` (no versions)."""
         storage = limiter.limiter.storage
         if stop_at_limit:
             used = storage.get(counter.key)
@@ -217,11 +239,30 @@ class Counters:
         """True while the shared storage is considered down."""
         return self._failures > 0
 
-    def hit(self, counter: Counter, stop_at_limit: bool = False) -> RateWindow:
-        """One operation on the shared storage, or on the fallback while it is down."""
+    @property
+    def has_versions(self) -> bool:
+        """Whether the shared storage reads versions with its counters (Redis)."""
+        return isinstance(self._shared, RedisStore)
+
+    def hit(
+        self, counter: Counter, stop_at_limit: bool = False, version_key: str | None = None
+    ) -> RateWindow:
+        """One operation on the shared storage, or on the fallback while it is down.
+
+        A request counts once per counter: asked again for the same counter (the gate re-runs
+        after a stale cached row), the first answer is returned.
+        """
+        counted: dict[str, RateWindow] = g.setdefault("api_counted", {})
+        done = counted.get(counter.key)
+        if done is not None:
+            return done
+        counted[counter.key] = window = self._hit(counter, stop_at_limit, version_key)
+        return window
+
+    def _hit(self, counter: Counter, stop_at_limit: bool, version_key: str | None) -> RateWindow:
         if time.monotonic() >= self._retry_at:
             try:
-                result = self._shared.hit(counter, stop_at_limit)
+                result = self._shared.hit(counter, stop_at_limit, version_key)
             except Exception as error:  # any storage failure: never turn it into a 500
                 with self._lock:
                     self._failures += 1
@@ -240,7 +281,7 @@ class Counters:
                         self._failures = 0
                     current_app.logger.warning("Rate limit storage recovered; limits are shared")
                 return result
-        return self._fallback.hit(counter, stop_at_limit)
+        return self._fallback.hit(counter, stop_at_limit, version_key)
 
 
 def _counters() -> Counters:
@@ -258,28 +299,41 @@ def _failure_counter(counters: Counters) -> Counter:
     )
 
 
-def count_key_request(key_id: int, rate_limit: int, per_client_ip: bool) -> RateWindow:
+def has_versions() -> bool:
+    """Whether counting also reads merchant versions (a Redis storage), so rows may be cached."""
+    return _counters().has_versions
+
+
+def version_key(kind: str, merchant_id: int) -> str:
+    """The storage key of a merchant's version (see portal.versions)."""
+    return versions.key_name(_counters().prefix, kind, merchant_id)
+
+
+def count_key_request(
+    key_id: int, rate_limit: int, per_client_ip: bool, version_key: str | None = None
+) -> RateWindow:
     """Count a request on the key's limit: the key's alone, or each client IP's (public keys)."""
     counters = _counters()
     # The limit is part of the name: editing a key's limit starts a fresh window.
     name = f"{counters.prefix}:api-key:{key_id}:{rate_limit}"
     if per_client_ip:
         name = f"{name}:ip:{_client_ip()}"
-    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS))
+    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS), version_key=version_key)
 
 
-def count_refusal(key_id: int, rate_limit: int) -> RateWindow:
+def count_refusal(key_id: int, rate_limit: int, version_key: str | None = None) -> RateWindow:
     """Count a request refused for its origin or IP range against the (key, client IP) allowance."""
     counters = _counters()
     name = f"{counters.prefix}:api-refused:{key_id}:{rate_limit}:{_client_ip()}"
-    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS), stop_at_limit=True)
+    return counters.hit(
+        Counter(name, rate_limit, KEY_WINDOW_SECONDS), stop_at_limit=True, version_key=version_key
+    )
 
 
-def record_auth_failure() -> RateWindow | None:
-    """The client IP's window if it has used up its failed authentications, else count this one."""
+def record_auth_failure(version_key: str | None = None) -> RateWindow:
+    """Count a failed authentication of the client IP; refused (`allowed` false) once used up."""
     counters = _counters()
-    window = counters.hit(_failure_counter(counters), stop_at_limit=True)
-    return None if window.allowed else window
+    return counters.hit(_failure_counter(counters), stop_at_limit=True, version_key=version_key)
 
 
 def set_window(window: RateWindow) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import namedtuple
 from typing import Any
 
@@ -23,6 +24,9 @@ from portal.keys.models import ApiKey
 # X-Site-ID may name a market by id; larger numbers cannot be an id.
 MAX_SITE_ID = 2**31 - 1
 EXTENSION_NAME = "api_key_lookup"
+CACHE_EXTENSION_NAME = "api_key_rows"
+DEFAULT_CACHE_ENTRIES = 100_000
+DEFAULT_CACHE_SECONDS = 60.0
 
 
 # Lookup statements, built once: without X-Site-ID, with a market code, with a code or an id.
@@ -105,7 +109,8 @@ class KeyLookup:
     """Each thread's own autocommit connection for the gate's one lookup.
 
     Each lookup is its own transaction, so it sees every committed revocation, edit and plan
-    change at once, in every process: nothing about a key is cached. Holding the connection skips
+    change at once, in every process (with Redis the gate caches rows in `RowCache`, and uses
+    one only when the merchant's version confirms it). Holding the connection skips
     what a pooled ORM session costs per request (checkout with its pre-ping, BEGIN, ROLLBACK:
     three extra round trips on PostgreSQL), and the statement is compiled once and run on the
     driver's cursor. When something listens to the engine's statements (tracing, APM, the tests
@@ -233,6 +238,54 @@ def _key_lookup() -> KeyLookup:
     if lookup is None or lookup.engine is not db.engine:
         lookup = current_app.extensions[EXTENSION_NAME] = KeyLookup(db.engine)
     return lookup
+
+
+class RowCache:
+    """Key rows this process has read, each with the merchant version it was read under.
+
+    A row is used only after the request's one Redis call confirms its version (see the gate),
+    so it is safe across processes and hosts; an entry also expires after `max_age` seconds, a
+    backstop for a version bump that failed. Unknown keys are never cached.
+    """
+
+    def __init__(self, max_entries: int, max_age: float) -> None:
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self._entries: dict[tuple[str, str | None], tuple[list[Any], str | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: tuple[str, str | None]) -> tuple[list[Any], str | None] | None:
+        """(rows, version) if cached and not too old; version None means not yet confirmed."""
+        entry = self._entries.get(name)
+        if entry is None or entry[2] <= time.monotonic():
+            return None
+        return entry[0], entry[1]
+
+    def put(self, name: tuple[str, str | None], rows: list[Any], version: str | None) -> None:
+        """Remember rows read from the database after `version` was read (None: unknown)."""
+        with self._lock:
+            if len(self._entries) >= self.max_entries and name not in self._entries:
+                # Drop the oldest tenth: cheap, and hot keys come straight back.
+                for old in list(self._entries)[: max(1, self.max_entries // 10)]:
+                    del self._entries[old]
+            self._entries[name] = (rows, version, time.monotonic() + self.max_age)
+
+    def forget(self, name: tuple[str, str | None]) -> None:
+        """Drop one entry."""
+        with self._lock:
+            self._entries.pop(name, None)
+
+
+def row_cache() -> RowCache:
+    """This app's cache of key rows."""
+    cache = current_app.extensions.get(CACHE_EXTENSION_NAME)
+    if cache is None:
+        config = current_app.config
+        cache = current_app.extensions[CACHE_EXTENSION_NAME] = RowCache(
+            int(config.get("KEY_CACHE_ENTRIES", DEFAULT_CACHE_ENTRIES)),
+            float(config.get("KEY_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)),
+        )
+    return cache
 
 
 def find_key_rows(key_hash: str, site: str | None) -> list[Any]:

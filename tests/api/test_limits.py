@@ -349,9 +349,11 @@ def test_each_request_makes_at_most_one_limiter_storage_call(
     calls: list[str] = []
     real_hit = shared.hit
 
-    def hit(counter: limits.Counter, stop_at_limit: bool) -> limits.RateWindow:
+    def hit(
+        counter: limits.Counter, stop_at_limit: bool, version_key: str | None = None
+    ) -> limits.RateWindow:
         calls.append(counter.key.split(":")[1])
-        return real_hit(counter, stop_at_limit)
+        return real_hit(counter, stop_at_limit, version_key)
 
     monkeypatch.setattr(shared, "hit", hit)
     headers: dict[str, str] = {}

@@ -66,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.accounts.views import bp as accounts_bp
     from portal.api import register_api
     from portal.keys.views import bp as keys_bp
+    from portal.settings.views import bp as settings_bp
     from portal.usage import recording
     from portal.usage.views import bp as usage_bp
     from portal.web import bp as web_bp
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(usage_bp)
+    app.register_blueprint(settings_bp)
     recording.init_app(app)
     register_api(app)
 

@@ -10,7 +10,17 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # The gate first (it installs the before/after-request hooks), then the resources.
 GATE_MODULES = ("errors", "auth", "cors", "limits", "key", "health")
-RESOURCE_MODULES = ("tenancy", "catalog", "carts", "checkouts", "admin", "openapi", "docs")
+RESOURCE_MODULES = (
+    "tenancy",
+    "catalog",
+    "carts",
+    "checkouts",
+    "admin",
+    "settings",
+    "leaked",
+    "openapi",
+    "docs",
+)
 
 
 def register_api(app: Flask) -> None:

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from portal.api import auth, bp
+from portal.api.leaked import LeakReceipt, LeakReport
 from portal.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from portal.api.schemas.carts import Cart, CartCreate, CartItemCreate
 from portal.api.schemas.customers import CustomerList
@@ -28,6 +29,7 @@ from portal.api.schemas.products import (
     ProductList,
     ProductUpdate,
 )
+from portal.api.schemas.settings import Settings, SettingsUpdate
 from portal.api.schemas.usage import Usage
 from portal.keys.scopes import SCOPES
 from portal.routing import RULE_ARGUMENT, rule_template
@@ -95,6 +97,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/admin/orders/{order_id}/fulfill"): Operation("Admin", Order, errors=(409,)),
     ("POST", "/admin/orders/{order_id}/cancel"): Operation("Admin", Order, errors=(409,)),
     ("GET", "/admin/customers"): Operation("Admin", CustomerList, paginated=True),
+    ("GET", "/admin/settings"): Operation("Admin", Settings),
+    ("PATCH", "/admin/settings"): Operation("Admin", Settings, body=SettingsUpdate),
+    ("POST", "/leaked-keys"): Operation(
+        "Security", LeakReceipt, status="202", body=LeakReport, errors=(429,)
+    ),
     ("GET", "/admin/usage"): Operation(
         "Admin",
         Usage,

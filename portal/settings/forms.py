@@ -23,6 +23,10 @@ class WholeNumberField(IntegerField):
         except ValueError:
             raise ValueError(_NUMBER) from None
 
+    def _value(self) -> str:
+        # A number input may only hold a number: text that did not parse is not shown again.
+        return "" if self.data is None else str(self.data)
+
 
 class StoreSettingsForm(FlaskForm):
     """Every store setting, each field named as in the API."""

@@ -70,12 +70,14 @@ def register_blueprints(app: Flask) -> None:
     from portal.usage import recording
     from portal.usage.views import bp as usage_bp
     from portal.web import bp as web_bp
+    from portal.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(usage_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(webhooks_bp)
     recording.init_app(app)
     register_api(app)
 

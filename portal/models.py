@@ -2,8 +2,10 @@
 
 from portal.accounts.models import Market, Merchant, User
 from portal.keys.models import ApiKey, AuditEvent
+from portal.outbox import OutboxEvent
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
+from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -16,9 +18,12 @@ __all__ = [
     "Merchant",
     "Order",
     "OrderItem",
+    "OutboxEvent",
     "Product",
     "UsageCall",
     "UsageEndpointDaily",
     "UsageHourly",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

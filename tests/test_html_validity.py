@@ -79,6 +79,14 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
         "market-keys": signed_in.get(f"/settings/markets/{market.id}/api-keys"),
         "audit": signed_in.get("/settings/audit"),
         "store-settings": signed_in.get("/settings/store"),
+        "webhooks": signed_in.get("/settings/webhooks"),
+        "new-webhook": signed_in.get("/settings/webhooks/new"),
+        "new-webhook-errors": post(
+            signed_in,
+            "/settings/webhooks/new",
+            {"url": "ftp://x", "event_types": []},
+            token_from="/settings/webhooks/new",
+        ),
         "store-settings-errors": post(
             signed_in,
             "/settings/store",

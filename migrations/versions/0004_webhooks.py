@@ -1,4 +1,4 @@
-"""store settings and leaked keys
+"""webhooks (endpoints, the outbox, deliveries), store settings and leaked keys
 
 Revision ID: 0004_webhooks
 Revises: 0003_checkout_expiry
@@ -27,8 +27,67 @@ def upgrade():
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.add_column(sa.Column('leaked_at', sa.DateTime(), nullable=True))
 
+    op.create_table('webhook_endpoints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('url', sa.String(length=2048), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('event_types', sa.JSON(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('secret', sa.String(length=64), nullable=False),
+    sa.Column('previous_secret', sa.String(length=64), nullable=True),
+    sa.Column('previous_secret_expires_at', sa.DateTime(), nullable=True),
+    sa.Column('failing_since', sa.DateTime(), nullable=True),
+    sa.Column('disabled_reason', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_endpoints_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('webhook_events',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('type', sa.String(length=40), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('dispatched_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_events_undispatched', ['dispatched_at', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_events_merchant_id'), ['merchant_id'], unique=False)
+
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('endpoint_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.String(length=40), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('due_at', sa.DateTime(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(), nullable=True),
+    sa.Column('attempted_at', sa.DateTime(), nullable=True),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('latency_ms', sa.Integer(), nullable=True),
+    sa.Column('response_excerpt', sa.Text(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['endpoint_id'], ['webhook_endpoints.id'], ),
+    sa.ForeignKeyConstraint(['event_id'], ['webhook_events.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_deliveries_due', ['state', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_endpoint_id'), ['endpoint_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_event_id'), ['event_id'], unique=False)
+
 
 def downgrade():
+    op.drop_table('webhook_deliveries')
+    op.drop_table('webhook_events')
+    op.drop_table('webhook_endpoints')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_column('leaked_at')
 

@@ -17,6 +17,7 @@ RESOURCE_MODULES = (
     "checkouts",
     "admin",
     "settings",
+    "webhooks",
     "leaked",
     "openapi",
     "docs",

@@ -31,6 +31,15 @@ from portal.api.schemas.products import (
 )
 from portal.api.schemas.settings import Settings, SettingsUpdate
 from portal.api.schemas.usage import Usage
+from portal.api.schemas.webhooks import (
+    EndpointCreate,
+    EndpointUpdate,
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointWithSecret,
+)
 from portal.keys.scopes import SCOPES
 from portal.routing import RULE_ARGUMENT, rule_template
 from portal.store.common import ID_MAX, ORDER_STATUSES
@@ -99,6 +108,25 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/admin/customers"): Operation("Admin", CustomerList, paginated=True),
     ("GET", "/admin/settings"): Operation("Admin", Settings),
     ("PATCH", "/admin/settings"): Operation("Admin", Settings, body=SettingsUpdate),
+    ("GET", "/admin/webhooks"): Operation("Webhooks", WebhookEndpointList),
+    ("POST", "/admin/webhooks"): Operation(
+        "Webhooks", WebhookEndpointWithSecret, status="201", body=EndpointCreate
+    ),
+    ("GET", "/admin/webhooks/{endpoint_id}"): Operation("Webhooks", WebhookEndpoint),
+    ("PATCH", "/admin/webhooks/{endpoint_id}"): Operation(
+        "Webhooks", WebhookEndpoint, body=EndpointUpdate
+    ),
+    ("DELETE", "/admin/webhooks/{endpoint_id}"): Operation("Webhooks", status="204"),
+    ("POST", "/admin/webhooks/{endpoint_id}/rotate-secret"): Operation(
+        "Webhooks", WebhookEndpointWithSecret
+    ),
+    ("GET", "/admin/webhooks/{endpoint_id}/deliveries"): Operation("Webhooks", WebhookDeliveryList),
+    ("POST", "/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry"): Operation(
+        "Webhooks", WebhookDelivery, status="202"
+    ),
+    ("POST", "/admin/webhooks/{endpoint_id}/test"): Operation(
+        "Webhooks", WebhookDelivery, status="202"
+    ),
     ("POST", "/leaked-keys"): Operation(
         "Security", LeakReceipt, status="202", body=LeakReport, errors=(429,)
     ),

@@ -20,6 +20,7 @@ from portal.accounts.models import User
 from portal.database import utcnow
 from portal.extensions import db
 from portal.keys import tokens
+from portal.keys.events import key_event
 from portal.keys.models import STATE_ACTIVE, STATE_REVOKED, ApiKey, AuditEvent
 from portal.mail import send_mail
 from portal.tasks import task
@@ -95,6 +96,9 @@ def respond_to_leaks(key_hashes: list[str], reporter_ip: str | None) -> int:
                     details={"reason": "leaked"},
                 )
             )
+        key_event(key, "api_key.leaked", revoked=revoke)
+        if revoke:
+            key_event(key, "api_key.revoked", reason="leaked")
         if first_report or revoke:
             by_merchant[key.merchant_id].append((key, revoke))
     db.session.commit()

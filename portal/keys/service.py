@@ -15,6 +15,7 @@ from portal.accounts.models import Market
 from portal.database import ID_MAX, iso_utc, utcnow
 from portal.extensions import db
 from portal.keys import networks, origins, scopes, tokens
+from portal.keys.events import key_event
 from portal.keys.models import (  # noqa: F401 - ApiKey is re-exported for callers
     STATE_ACTIVE,
     STATE_EXPIRED,
@@ -265,6 +266,7 @@ def create_key(
     clean = validate_settings(merchant_id, key_type, settings)
     key, token = _new_key(merchant_id, key_type, clean, actor)
     _audit(key, "created", actor, key_type=key_type, label=clean.label, scopes=clean.scopes)
+    key_event(key, "api_key.created")
     db.session.commit()
     return key, token
 
@@ -346,6 +348,8 @@ def rotate_key(key: ApiKey, grace: str, actor: Actor) -> tuple[ApiKey, str]:
     if stops_at <= now:
         key.logged_state = STATE_REVOKED
         _audit(key, "revoked", actor, reason="rotated")
+    key_event(key, "api_key.rotated", replaced_by=new_key.id, stops_at=_jsonable(stops_at))
+    key_event(new_key, "api_key.created", rotated_from=key.id)
     db.session.commit()
     return new_key, token
 
@@ -358,6 +362,7 @@ def revoke_key(key: ApiKey, actor: Actor) -> ApiKey:
     key.revoked_by_name = actor.name
     key.logged_state = STATE_REVOKED
     _audit(key, "revoked", actor, reason="revoked")
+    key_event(key, "api_key.revoked", reason="revoked")
     db.session.commit()
     return key
 

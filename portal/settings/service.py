@@ -13,6 +13,7 @@ from sqlalchemy import select
 from portal.accounts.models import Merchant
 from portal.accounts.service import normalize_email
 from portal.extensions import db
+from portal.outbox import emit
 from portal.store.checkouts import HOLD_MINUTES_MAX, HOLD_MINUTES_MIN
 from portal.store.common import EMAIL_MAX, NotFound, transaction
 from portal.store.customers import is_valid_email
@@ -171,4 +172,10 @@ def update_settings(
             setattr(merchant, column, getattr(change, name))
         after = StoreSettings.of(merchant)
         changed = [name for name in FIELDS if before[name] != getattr(after, name)]
+        if changed:
+            emit(
+                merchant_id,
+                "settings.updated",
+                {"object": "settings", "changed": changed, **after.as_dict()},
+            )
     return after, changed

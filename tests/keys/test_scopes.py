@@ -27,6 +27,8 @@ SPEC_TABLE = [
     ("orders:write", "fulfil and cancel orders", SECRET),
     ("customers:read", "read customers", SECRET),
     ("analytics:read", "usage and sales figures", SECRET),
+    ("webhooks:read", "webhook endpoints and their delivery log", SECRET),
+    ("webhooks:write", "create, update, delete, test endpoints; redeliver", SECRET),
     ("settings:read", "the store's settings", SECRET),
     ("settings:write", "the store's settings", SECRET),
 ]

@@ -36,7 +36,7 @@ def test_create_shows_the_secret_once(
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     soup = assert_fragment(response) if htmx else assert_full_page(response)
-    secret = text(soup.find(id="webhook-secret"))
+    secret = soup.find(id="webhook-secret")["value"]
     assert secret.startswith("whsec_") and "will not be shown again" in text(soup)
     endpoint = db.session.query(WebhookEndpoint).one()
     assert endpoint.secret == secret
@@ -124,7 +124,7 @@ def test_rotate_shows_the_new_secret_once(
     )
     show = f"/settings/webhooks/{endpoint.id}"
     response = post(signed_in, f"{show}/rotate", token_from=show)
-    new = text(html(response).find(id="webhook-secret"))
+    new = html(response).find(id="webhook-secret")["value"]
     assert new.startswith("whsec_") and new != old and "24 hours" in text(html(response))
 
 

@@ -71,9 +71,11 @@ def register_blueprints(app: Flask) -> None:
     from portal.customers.views import bp as customers_bp
     from portal.keys.views import bp as keys_bp
     from portal.members.views import bp as members_bp
+    from portal.settings.views import bp as settings_bp
     from portal.usage import recording
     from portal.usage.views import bp as usage_bp
     from portal.web import bp as web_bp
+    from portal.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(accounts_bp)
@@ -81,6 +83,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(usage_bp)
     app.register_blueprint(customers_bp)
     app.register_blueprint(members_bp)
+    app.register_blueprint(settings_bp)
+    app.register_blueprint(webhooks_bp)
     with lean.api_only_hooks(app):  # usage, CORS, rate-limit and legacy headers, API 404s
         recording.init_app(app)
         register_api(app)

@@ -120,6 +120,9 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "portal",
         "LOGIN_LIMIT_PER_IP": env.get("LOGIN_LIMIT_PER_IP", "20/minute"),
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute"),
+        "LEAKED_KEYS_LIMIT_PER_IP": env.get("LEAKED_KEYS_LIMIT_PER_IP", "30/minute"),
+        # Webhook deliveries to private, loopback or link-local addresses: never in production.
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": not production,
         "FORWARDED_ALLOW_IPS": env.get("FORWARDED_ALLOW_IPS", ""),  # portal/proxy.py reads it
         "PROXY_HOPS": env.get("PROXY_HOPS", "0"),
         # Each sign-up hashes a password with argon2 (64 MiB): a flood of them is a DoS.

@@ -10,8 +10,10 @@ from portal.customers.models import (
 )
 from portal.keys.models import ApiKey, AuditEvent, KeyReveal
 from portal.members.models import Invitation
+from portal.outbox import OutboxEvent
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
+from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -32,9 +34,12 @@ __all__ = [
     "Merchant",
     "Order",
     "OrderItem",
+    "OutboxEvent",
     "Product",
     "UsageCall",
     "UsageEndpointDaily",
     "UsageHourly",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -31,6 +31,7 @@ EVERY_MINUTE_JOBS: tuple[str, ...] = (
     "portal.keys.service:record_all_lifecycle_events",
     "portal.keys.notices:send_expiry_notices",
     "portal.store.checkouts:expire_due_checkouts",
+    "portal.webhooks.delivery:pump",
 )
 
 # Bound to a real queue by init_app(); until then nothing can be enqueued anywhere durable.

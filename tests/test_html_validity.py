@@ -82,6 +82,21 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
         "markets": signed_in.get("/settings/markets"),
         "market-keys": signed_in.get(f"/settings/markets/{market.id}/api-keys"),
         "audit": signed_in.get("/settings/audit"),
+        "store-settings": signed_in.get("/settings/store"),
+        "webhooks": signed_in.get("/settings/webhooks"),
+        "new-webhook": signed_in.get("/settings/webhooks/new"),
+        "new-webhook-errors": post(
+            signed_in,
+            "/settings/webhooks/new",
+            {"url": "ftp://x", "event_types": []},
+            token_from="/settings/webhooks/new",
+        ),
+        "store-settings-errors": post(
+            signed_in,
+            "/settings/store",
+            {"store_name": "", "checkout_hold_minutes": "4", "customer_access_minutes": "x"},
+            token_from="/settings/store",
+        ),
         "usage": signed_in.get("/settings/usage"),
         "key-usage": signed_in.get(f"/settings/api-keys/{publishable.id}/usage"),
         "reveal": signed_in.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.database import utcnow
@@ -24,8 +25,12 @@ class Merchant(db.Model):
     plan: Mapped[str] = mapped_column(String(16), default=PLAN_ACTIVE)
     # How long a checkout holds its stock before it expires (store setting, 5 to 1440).
     checkout_hold_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
-    # Where shoppers' password-reset links go when the request's Origin is not an allowed one.
-    storefront_url: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Store settings (portal.settings): shown to shoppers and used by the storefront features.
+    support_email: Mapped[str | None] = mapped_column(String(254), default=None)
+    storefront_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    customer_access_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
+    customer_refresh_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    revoke_leaked_keys: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="merchant")

@@ -17,6 +17,9 @@ RESOURCE_MODULES = (
     "checkouts",
     "admin",
     "customers",
+    "settings",
+    "webhooks",
+    "leaked",
     "openapi",
     "docs",
 )

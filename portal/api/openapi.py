@@ -14,6 +14,7 @@ from werkzeug.routing import Rule
 
 from portal.api import auth, bp
 from portal.api.customers import CUSTOMER_TOKEN_HEADER
+from portal.api.leaked import LeakReceipt, LeakReport
 from portal.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from portal.api.schemas.carts import Cart, CartCreate, CartItemCreate
 from portal.api.schemas.customers import (
@@ -36,7 +37,17 @@ from portal.api.schemas.products import (
     ProductList,
     ProductUpdate,
 )
+from portal.api.schemas.settings import Settings, SettingsUpdate
 from portal.api.schemas.usage import Usage
+from portal.api.schemas.webhooks import (
+    EndpointCreate,
+    EndpointUpdate,
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointWithSecret,
+)
 from portal.customers import tokens
 from portal.customers.schemas import (
     AdminCustomerUpdate,
@@ -175,6 +186,30 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Shoppers", OrderList, paginated=True, signed_in="required"
     ),
     ("GET", "/customers/me/orders/{order_id}"): Operation("Shoppers", Order, signed_in="required"),
+    ("GET", "/admin/settings"): Operation("Admin", Settings),
+    ("PATCH", "/admin/settings"): Operation("Admin", Settings, body=SettingsUpdate),
+    ("GET", "/admin/webhooks"): Operation("Webhooks", WebhookEndpointList),
+    ("POST", "/admin/webhooks"): Operation(
+        "Webhooks", WebhookEndpointWithSecret, status="201", body=EndpointCreate
+    ),
+    ("GET", "/admin/webhooks/{endpoint_id}"): Operation("Webhooks", WebhookEndpoint),
+    ("PATCH", "/admin/webhooks/{endpoint_id}"): Operation(
+        "Webhooks", WebhookEndpoint, body=EndpointUpdate
+    ),
+    ("DELETE", "/admin/webhooks/{endpoint_id}"): Operation("Webhooks", status="204"),
+    ("POST", "/admin/webhooks/{endpoint_id}/rotate-secret"): Operation(
+        "Webhooks", WebhookEndpointWithSecret
+    ),
+    ("GET", "/admin/webhooks/{endpoint_id}/deliveries"): Operation("Webhooks", WebhookDeliveryList),
+    ("POST", "/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry"): Operation(
+        "Webhooks", WebhookDelivery, status="202"
+    ),
+    ("POST", "/admin/webhooks/{endpoint_id}/test"): Operation(
+        "Webhooks", WebhookDelivery, status="202"
+    ),
+    ("POST", "/leaked-keys"): Operation(
+        "Security", LeakReceipt, status="202", body=LeakReport, errors=(429,)
+    ),
     ("GET", "/admin/usage"): Operation(
         "Admin",
         Usage,

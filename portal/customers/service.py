@@ -157,14 +157,32 @@ def _seconds(name: str, default: int) -> int:
     return int(current_app.config.get(name, default))
 
 
-def access_seconds() -> int:
-    """Life of an access token (`CUSTOMER_ACCESS_TOKEN_SECONDS`, default 15 minutes)."""
-    return _seconds("CUSTOMER_ACCESS_TOKEN_SECONDS", ACCESS_SECONDS)
+def _store_lifetimes(merchant_id: int) -> tuple[int, int]:
+    """(access, refresh) token lives in seconds, from the store's settings."""
+    row = db.session.execute(
+        select(Merchant.customer_access_minutes, Merchant.customer_refresh_days).where(
+            Merchant.id == merchant_id
+        )
+    ).one_or_none()
+    if row is None:
+        return ACCESS_SECONDS, REFRESH_SECONDS
+    return row[0] * 60, row[1] * 86_400
 
 
-def refresh_seconds() -> int:
-    """Life of a refresh token (`CUSTOMER_REFRESH_TOKEN_SECONDS`, default 30 days)."""
-    return _seconds("CUSTOMER_REFRESH_TOKEN_SECONDS", REFRESH_SECONDS)
+def access_seconds(merchant_id: int | None = None) -> int:
+    """Life of an access token: the store's setting (default 15 minutes), unless the operator
+    set `CUSTOMER_ACCESS_TOKEN_SECONDS` for every store."""
+    if merchant_id is None or "CUSTOMER_ACCESS_TOKEN_SECONDS" in current_app.config:
+        return _seconds("CUSTOMER_ACCESS_TOKEN_SECONDS", ACCESS_SECONDS)
+    return _store_lifetimes(merchant_id)[0]
+
+
+def refresh_seconds(merchant_id: int | None = None) -> int:
+    """Life of a refresh token: the store's setting (default 30 days), unless the operator set
+    `CUSTOMER_REFRESH_TOKEN_SECONDS` for every store."""
+    if merchant_id is None or "CUSTOMER_REFRESH_TOKEN_SECONDS" in current_app.config:
+        return _seconds("CUSTOMER_REFRESH_TOKEN_SECONDS", REFRESH_SECONDS)
+    return _store_lifetimes(merchant_id)[1]
 
 
 _DUMMY_HASHES: dict[str, str] = {}
@@ -197,14 +215,14 @@ def _issue_pair(session: CustomerSession, now: datetime) -> tuple[str, str]:
                 session_id=session.id,
                 kind=tokens.ACCESS,
                 token_hash=tokens.digest(access, _pepper()),
-                expires_at=now + timedelta(seconds=access_seconds()),
+                expires_at=now + timedelta(seconds=access_seconds(session.merchant_id)),
                 created_at=now,
             ),
             CustomerToken(
                 session_id=session.id,
                 kind=tokens.REFRESH,
                 token_hash=tokens.digest(refresh, _pepper()),
-                expires_at=now + timedelta(seconds=refresh_seconds()),
+                expires_at=now + timedelta(seconds=refresh_seconds(session.merchant_id)),
                 created_at=now,
             ),
         ]
@@ -241,8 +259,8 @@ def _sign_in(
         session_id=session_id,
         access_token=access,
         refresh_token=refresh,
-        access_expires_in=access_seconds(),
-        refresh_expires_in=refresh_seconds(),
+        access_expires_in=access_seconds(customer.merchant_id),
+        refresh_expires_in=refresh_seconds(customer.merchant_id),
     )
 
 

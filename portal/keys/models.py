@@ -51,6 +51,8 @@ class ApiKey(db.Model):
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
     # The last state whose event is in the audit log, so expiry is logged exactly once.
     logged_state: Mapped[str] = mapped_column(String(12), default=STATE_ACTIVE)
+    # When a secret scanner last reported this key as found in public code (POST /leaked-keys).
+    leaked_at: Mapped[datetime | None] = mapped_column(default=None)
 
     merchant: Mapped[Merchant] = relationship()
     market: Mapped[Market | None] = relationship()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from portal.accounts.models import User
 from portal.database import utcnow
 from portal.extensions import db
+from portal.keys.events import key_event
 from portal.keys.models import ApiKey, AuditEvent
 from portal.keys.service import EXPIRING_SOON
 from portal.mail import send_mail
@@ -52,6 +53,7 @@ def send_expiry_notices() -> int:
         )
         if recipients:
             _send_notice(key, recipients, now)
+        key_event(key, "api_key.expiring")
         db.session.add(
             AuditEvent(
                 merchant_id=key.merchant_id,

@@ -52,6 +52,10 @@ SCOPES: dict[str, Scope] = {
         Scope("customers:read", "Read customers.", _SECRET),
         Scope("customers:write", "Update customers, sign a customer out everywhere.", _SECRET),
         Scope("analytics:read", "Usage and sales figures.", _SECRET),
+        Scope("webhooks:read", "Webhook endpoints and their delivery log.", _SECRET),
+        Scope("webhooks:write", "Create, update, delete, test endpoints; redeliver.", _SECRET),
+        Scope("settings:read", "The store's settings.", _SECRET),
+        Scope("settings:write", "The store's settings.", _SECRET),
     )
 }
 

@@ -17,6 +17,7 @@ from portal.accounts.models import Market
 from portal.database import ID_MAX, iso_utc, utcnow
 from portal.extensions import db
 from portal.keys import networks, origins, scopes, tokens
+from portal.keys.events import key_event
 from portal.keys.models import (  # noqa: F401 - ApiKey is re-exported for callers
     STATE_ACTIVE,
     STATE_EXPIRED,
@@ -306,6 +307,7 @@ def create_key(
     clean = validate_settings(merchant_id, key_type, settings)
     key, token = _new_key(merchant_id, key_type, clean, actor)
     _audit(key, "created", actor, key_type=key_type, label=clean.label, scopes=clean.scopes)
+    key_event(key, "api_key.created")
     _commit_with_reveal(key, token, "created", request)
     return key, token
 
@@ -486,6 +488,8 @@ def rotate_key(
     if stops_at <= now:
         key.logged_state = STATE_REVOKED
         _audit(key, "revoked", actor, reason="rotated")
+    key_event(key, "api_key.rotated", replaced_by=new_key.id, stops_at=_jsonable(stops_at))
+    key_event(new_key, "api_key.created", rotated_from=key.id)
     _commit_with_reveal(new_key, token, "rotated", request)
     return new_key, token
 
@@ -498,6 +502,7 @@ def revoke_key(key: ApiKey, actor: Actor) -> ApiKey:
     key.revoked_by_name = actor.name
     key.logged_state = STATE_REVOKED
     _audit(key, "revoked", actor, reason="revoked")
+    key_event(key, "api_key.revoked", reason="revoked")
     db.session.commit()
     return key
 
@@ -616,7 +621,7 @@ AUDIT_ACTIONS = {
     "revoked": "Revoked",
     "expired": "Expired",
     "secret_key_in_browser": "Used from a browser",
-    "api_key.leaked": "Found in public code",
+    "leaked": "Found in public code",
 }
 
 
@@ -722,7 +727,7 @@ def record_secret_key_in_browser(
 
 
 PAGE_SIZE = 50
-WARNING_ACTIONS = ("secret_key_in_browser", "api_key.leaked")
+WARNING_ACTIONS = ("secret_key_in_browser", "leaked")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ SENSITIVE_POSTS: dict[str, Callable[[], bool]] = {
     "keys.new_key": _creates_a_secret_key,
     "keys.rotate_key": _secret_key_in_url,
     "keys.revoke_key": _secret_key_in_url,
+    "webhooks.new_endpoint": _always,  # reveals a signing secret
+    "webhooks.rotate_secret": _always,
+    "settings.store": _always,
     "members.invite": _always,
     "members.change_role": _always,
     "members.remove": _always,

@@ -189,7 +189,7 @@ def accept(token: str) -> Response:
     return response
 
 
-@bp.route("/settings/store", methods=["POST"])
+@bp.route("/settings/switch-store", methods=["POST"])
 @login_required
 def switch_store() -> Response:
     """Work in another of the user's stores."""

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from portal.accounts.models import Merchant
 from portal.database import utcnow
 from portal.extensions import db
+from portal.store import events
 from portal.store.carts import get_cart
 from portal.store.common import (
     CART_CHECKED_OUT,
@@ -172,6 +173,7 @@ def _checkout(
             expires_at=now + _hold(tenant.merchant_id),
         )
         db.session.add(session)
+        events.order_event(order, "order.created")
     return CheckoutResult(session=session, order=order, customer=customer)
 
 
@@ -216,6 +218,7 @@ def complete_checkout(
                 f"Checkout {session.id} cannot be completed: its order is {session.order.status}."
             )
         session.completed_at = now
+        events.order_event(session.order, "order.placed")
     return session
 
 
@@ -248,6 +251,7 @@ def expire_due_checkouts(now: datetime | None = None) -> int:
             for order in due:
                 if move_order(order, (ORDER_PENDING,), ORDER_EXPIRED):
                     return_stock(order)
+                    events.order_event(order, "order.expired")
                     expired += 1
                     log.info("Order %s expired (checkout not completed in time)", order.id)
         if len(due) < EXPIRE_BATCH:

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.store import events
 from portal.store.common import EMAIL_MAX, Page, Tenant, paginate
 from portal.store.models import Customer, Order
 
@@ -26,6 +27,7 @@ def find_or_create_customer(merchant_id: int, email: str) -> Customer:
     if customer is None:
         customer = Customer(merchant_id=merchant_id, email=email)
         db.session.add(customer)
+        events.customer_created(customer)
     return customer
 
 

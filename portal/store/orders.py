@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.database import utcnow
 from portal.extensions import db
+from portal.store import events
 from portal.store.common import (
     ORDER_CANCELLED,
     ORDER_FULFILLED,
@@ -104,6 +105,7 @@ def fulfill_order(tenant: Tenant, order_id: int) -> Order:
     """Mark a pending or placed order fulfilled."""
     with transaction():
         order = _leave_open(tenant, order_id, ORDER_FULFILLED, "fulfilled")
+        events.order_event(order, "order.fulfilled")
     return order
 
 
@@ -112,6 +114,7 @@ def cancel_order(tenant: Tenant, order_id: int) -> Order:
     with transaction():
         order = _leave_open(tenant, order_id, ORDER_CANCELLED, "cancelled")
         return_stock(order)
+        events.order_event(order, "order.cancelled")
     return order
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from portal.accounts.models import Market
 from portal.database import utcnow
 from portal.extensions import db
+from portal.store import events
 from portal.store.common import (
     InvalidField,
     OtherMarketsAffected,
@@ -161,6 +162,7 @@ def create_product(tenant: Tenant, data: ProductCreate | Mapping[str, Any]) -> P
         product = Product(merchant_id=tenant.merchant_id, **values)
         db.session.add(product)
         _flush_product(body.sku)
+        events.product_event(product, "product.created")
     return product
 
 
@@ -181,6 +183,7 @@ def update_product(
             setattr(product, name, value)
         product.updated_at = utcnow()
         _flush_product(values.get("sku"))
+        events.product_event(product, "product.updated")
     return product
 
 
@@ -189,6 +192,7 @@ def delete_product(tenant: Tenant, product_id: int) -> None:
     with transaction():
         product = get_product(tenant, product_id)
         _refuse_shared(tenant, product, "delete")
+        events.product_event(product, "product.deleted")
         db.session.execute(delete(CartItem).where(CartItem.product_id == product.id))
         db.session.execute(
             update(OrderItem).where(OrderItem.product_id == product.id).values(product_id=None)

@@ -11,12 +11,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.accounts import service as accounts
-from portal.accounts.models import Membership
+from portal.accounts.models import Membership, Merchant
 from portal.accounts.roles import ENDPOINT_ACCESS, PERMISSIONS, PUBLIC, ROLES, allows
 from portal.customers.models import CustomerSession
 from portal.extensions import db
 from portal.members import service as members_service
 from portal.members.models import Invitation
+from portal.webhooks import delivery as webhook_delivery
+from portal.webhooks import service as webhooks
+from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import csrf_token, sign_in
 from tests.factories import PASSWORD, Victim, make_key, make_user, make_victim
 from tests.helpers import HX, html, key_state, row_counts, text
@@ -31,6 +34,8 @@ class Store:
     invitation_id: int
     viewer_membership_id: int
     extra_membership_id: int
+    webhook_id: int
+    delivery_id: int
     members: dict[str, str] = field(default_factory=dict)  # role → email
 
 
@@ -49,7 +54,13 @@ def store(app: Flask) -> Store:
     extra = accounts.add_member(owner.email, "extra@shop.test", "viewer", PASSWORD)
     manager = members_service.Manager(accounts.membership_of(owner.merchant_id, owner.id))
     invitation = members_service.invite(manager, "invited@shop.test", "developer")
+    webhook, _secret = webhooks.create_endpoint(
+        owner.merchant_id, {"url": "http://127.0.0.1:9/hooks", "event_types": ["order.created"]}
+    )
+    delivery = webhook_delivery.send_test_event(webhook)
     return Store(
+        webhook_id=webhook.id,
+        delivery_id=delivery.id,
         victim=victim,
         publishable_id=publishable.id,
         invitation_id=invitation.id,
@@ -79,6 +90,10 @@ class Route:
 
 def _key(path: str = "") -> Callable[[Store], str]:
     return lambda store: f"/settings/api-keys/{store.victim.key.id}{path}"
+
+
+def _webhook(path: str = "") -> Callable[[Store], str]:
+    return lambda store: f"/settings/webhooks/{store.webhook_id}{path}"
 
 
 def _market(store: Store) -> str:
@@ -133,6 +148,49 @@ ROUTES = [
     Route("usage.overview_csv", "GET", lambda _: "/settings/usage.csv"),
     Route("usage.key_usage", "GET", _key("/usage")),
     Route("usage.key_usage_csv", "GET", _key("/usage.csv")),
+    Route("settings.store", "GET", lambda _: "/settings/store"),
+    Route(
+        "settings.store",
+        "POST",
+        lambda _: "/settings/store",
+        {
+            "store_name": "Renamed store",
+            "support_email": "",
+            "storefront_url": "",
+            "checkout_hold_minutes": "45",
+            "customer_access_minutes": "15",
+            "customer_refresh_days": "30",
+            "revoke_leaked_keys": "y",
+        },
+    ),
+    Route("webhooks.list_endpoints", "GET", lambda _: "/settings/webhooks"),
+    Route("webhooks.show_endpoint", "GET", _webhook()),
+    Route("webhooks.new_endpoint", "GET", lambda _: "/settings/webhooks/new"),
+    Route(
+        "webhooks.new_endpoint",
+        "POST",
+        lambda _: "/settings/webhooks/new",
+        {"url": "http://127.0.0.1:9/other", "event_types": ["order.placed"]},
+    ),
+    Route("webhooks.edit_endpoint", "GET", _webhook("/edit")),
+    Route(
+        "webhooks.edit_endpoint",
+        "POST",
+        _webhook("/edit"),
+        {"url": "http://127.0.0.1:9/moved", "event_types": ["order.created"], "description": "x"},
+    ),
+    Route("webhooks.toggle_endpoint", "POST", _webhook("/toggle")),
+    Route("webhooks.test_endpoint", "POST", _webhook("/test")),
+    Route("webhooks.rotate_secret", "POST", _webhook("/rotate")),
+    Route(
+        "webhooks.redeliver",
+        "POST",
+        lambda store: (
+            f"/settings/webhooks/{store.webhook_id}/deliveries/{store.delivery_id}/redeliver"
+        ),
+    ),
+    Route("webhooks.delete_endpoint", "GET", _webhook("/delete")),
+    Route("webhooks.delete_endpoint", "POST", _webhook("/delete")),
     Route("members.list_members", "GET", lambda _: "/settings/members"),
     Route(
         "members.invite",
@@ -209,6 +267,9 @@ def _db_state(store: Store) -> tuple[Any, ...]:
         _rows(Membership),
         _rows(Invitation),
         _rows(CustomerSession),
+        _rows(Merchant),
+        _rows(WebhookEndpoint),
+        _rows(WebhookDelivery),
     )
 
 

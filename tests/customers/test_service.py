@@ -20,6 +20,7 @@ from portal.customers.models import (
     CustomerToken,
 )
 from portal.extensions import db
+from portal.settings import service as settings
 from portal.store import service as store
 from portal.store.models import Customer
 from tests.api.conftest import recorded_statements
@@ -201,6 +202,17 @@ def test_the_lifetimes_are_settings(app: Flask, user: User, clock: Clock) -> Non
     signed_in = register(user.merchant_id)
     assert (signed_in.access_expires_in, signed_in.refresh_expires_in) == (2, 60)
     clock.advance(seconds=2)
+    with pytest.raises(customers.TokenExpired):
+        customers.authenticate(user.merchant_id, signed_in.access_token)
+
+
+def test_the_stores_settings_set_the_lifetimes(user: User, clock: Clock) -> None:
+    settings.update_settings(
+        user.merchant_id, {"customer_access_minutes": 5, "customer_refresh_days": 2}
+    )
+    signed_in = register(user.merchant_id)
+    assert (signed_in.access_expires_in, signed_in.refresh_expires_in) == (300, 2 * 86_400)
+    clock.advance(minutes=5)
     with pytest.raises(customers.TokenExpired):
         customers.authenticate(user.merchant_id, signed_in.access_token)
 

@@ -33,6 +33,10 @@ SPEC_TABLE = [
     ("customers:read", "read customers", SECRET),
     ("customers:write", "update customers, sign a customer out everywhere", SECRET),
     ("analytics:read", "usage and sales figures", SECRET),
+    ("webhooks:read", "webhook endpoints and their delivery log", SECRET),
+    ("webhooks:write", "create, update, delete, test endpoints; redeliver", SECRET),
+    ("settings:read", "the store's settings", SECRET),
+    ("settings:write", "the store's settings", SECRET),
 ]
 SECRET_ONLY = [name for name, _, key_types in SPEC_TABLE if key_types == SECRET]
 

@@ -173,7 +173,7 @@ def test_an_existing_account_adds_the_store_and_switches_between_stores(
     options = {option.get_text(): option["value"] for option in switch.find_all("option")}
     assert set(options) == {"Shop One (viewer)", "Other Shop (owner)"}
     switched = guest.post(
-        "/settings/store",
+        "/settings/switch-store",
         data={"csrf_token": token, "merchant_id": options["Other Shop (owner)"]},
     )
     assert switched.status_code == 303
@@ -185,7 +185,9 @@ def test_an_existing_account_adds_the_store_and_switches_between_stores(
 def test_switching_to_a_store_one_is_not_a_member_of_is_404(
     client: FlaskClient, owner: User, other_user: User
 ) -> None:
-    response = form_post(client, "/settings/store", {"merchant_id": str(other_user.merchant_id)})
+    response = form_post(
+        client, "/settings/switch-store", {"merchant_id": str(other_user.merchant_id)}
+    )
 
     assert response.status_code == 404
     assert text(html(client.get("/settings/api-keys"))).count("Other Shop") == 0

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, the outbox of events, delivery (Standard Webhooks) and its log."""

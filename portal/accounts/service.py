@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -19,7 +20,11 @@ from portal.accounts.passwords import burn_verification_time, hash_password, ver
 from portal.accounts.roles import OWNER, ROLES
 from portal.database import utcnow
 from portal.extensions import db
+from portal.keys.models import AuditEvent
 from portal.mail import send_mail
+
+if TYPE_CHECKING:
+    from portal.keys.service import Actor
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MARKET_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
@@ -162,21 +167,47 @@ def find_market_by_code(merchant_id: int, code: str) -> Market | None:
 def add_market(merchant_id: int, code: str, name: str) -> Market:
     """Add a market (code such as US or EU, and a name)."""
     code = code.strip().upper()
-    name = name.strip()
     if not MARKET_CODE_PATTERN.match(code):
         raise AccountError(
             "code", "Use 1 to 16 letters, digits or hyphens for the code (e.g. US, EU)."
         )
-    if NUL in name:
-        raise AccountError("name", "Remove the NUL character (U+0000): a name cannot hold it.")
-    if not name or len(name) > 80:
-        raise AccountError("name", "Enter a name of at most 80 characters.")
+    name = _clean_market_name(name)
     if find_market_by_code(merchant_id, code) is not None:
         raise AccountError("code", f"There is already a market {code}.")
     market = Market(merchant_id=merchant_id, code=code, name=name)
     db.session.add(market)
     db.session.commit()
     return market
+
+
+def rename_market(market: Market, name: str, actor: Actor) -> Market:
+    """Give a market a new name (its code stays: keys and products refer to it by code)."""
+    name = _clean_market_name(name)
+    if name == market.name:
+        return market
+    db.session.add(
+        AuditEvent(
+            merchant_id=market.merchant_id,
+            action="market_renamed",
+            actor=actor.name,
+            actor_user_id=actor.user_id,
+            ip=actor.ip,
+            details={"market_id": market.id, "code": market.code, "from": market.name, "to": name},
+        )
+    )
+    market.name = name
+    db.session.commit()
+    return market
+
+
+def _clean_market_name(name: str) -> str:
+    """A market's name without surrounding spaces, or the error to show beside the field."""
+    name = name.strip()
+    if NUL in name:
+        raise AccountError("name", "Remove the NUL character (U+0000): a name cannot hold it.")
+    if not name or len(name) > 80:
+        raise AccountError("name", "Enter a name of at most 80 characters.")
+    return name
 
 
 def set_plan(email: str, plan: str) -> Merchant:

@@ -617,6 +617,7 @@ AUDIT_ACTIONS = {
     "expired": "Expired",
     "secret_key_in_browser": "Used from a browser",
     "api_key.leaked": "Found in public code",
+    "market_renamed": "Market renamed",
 }
 
 

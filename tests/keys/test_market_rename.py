@@ -69,6 +69,8 @@ def test_the_rename_form_shows_the_current_name(
     assert form.find("input", attrs={"name": "name"})["value"] == "United States"
     assert "US" in text(soup.find("h1"))
     assert form.find("button", string="Rename market") is not None
+    if not htmx:
+        assert text(soup.find("a", attrs={"aria-current": "page"})) == "Markets"
 
 
 @BOTH

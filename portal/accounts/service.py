@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -20,11 +19,7 @@ from portal.accounts.passwords import burn_verification_time, hash_password, ver
 from portal.accounts.roles import OWNER, ROLES
 from portal.database import utcnow
 from portal.extensions import db
-from portal.keys.models import AuditEvent
 from portal.mail import send_mail
-
-if TYPE_CHECKING:
-    from portal.keys.service import Actor
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MARKET_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
@@ -171,7 +166,7 @@ def add_market(merchant_id: int, code: str, name: str) -> Market:
         raise AccountError(
             "code", "Use 1 to 16 letters, digits or hyphens for the code (e.g. US, EU)."
         )
-    name = _clean_market_name(name)
+    name = clean_market_name(name)
     if find_market_by_code(merchant_id, code) is not None:
         raise AccountError("code", f"There is already a market {code}.")
     market = Market(merchant_id=merchant_id, code=code, name=name)
@@ -180,27 +175,7 @@ def add_market(merchant_id: int, code: str, name: str) -> Market:
     return market
 
 
-def rename_market(market: Market, name: str, actor: Actor) -> Market:
-    """Give a market a new name (its code stays: keys and products refer to it by code)."""
-    name = _clean_market_name(name)
-    if name == market.name:
-        return market
-    db.session.add(
-        AuditEvent(
-            merchant_id=market.merchant_id,
-            action="market_renamed",
-            actor=actor.name,
-            actor_user_id=actor.user_id,
-            ip=actor.ip,
-            details={"market_id": market.id, "code": market.code, "from": market.name, "to": name},
-        )
-    )
-    market.name = name
-    db.session.commit()
-    return market
-
-
-def _clean_market_name(name: str) -> str:
+def clean_market_name(name: str) -> str:
     """A market's name without surrounding spaces, or the error to show beside the field."""
     name = name.strip()
     if NUL in name:

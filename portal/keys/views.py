@@ -9,13 +9,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, request, sessi
 
 from portal.accounts.access import login_required, market_or_404
 from portal.accounts.forms import MarketForm, MarketNameForm
-from portal.accounts.service import (
-    AccountError,
-    add_market,
-    get_market,
-    list_markets,
-    rename_market,
-)
+from portal.accounts.service import AccountError, add_market, get_market, list_markets
 from portal.csv_export import csv_cell, csv_response
 from portal.htmx import is_partial, render_page_or_block, see_other
 from portal.keys import presets, scopes, service
@@ -516,7 +510,7 @@ def rename_market_page(market_id: int) -> Response:
     if form.validate_on_submit():
         old_name = market.name
         try:
-            rename_market(market, form.name.data, _actor())
+            service.rename_market(market, form.name.data, _actor())
         except AccountError as error:
             form[error.field].errors.append(error.message)
         else:

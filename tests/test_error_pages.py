@@ -133,7 +133,7 @@ def _explode(*_args: Any, **_kwargs: Any) -> None:
     [
         (
             "/settings/api-keys",
-            lambda monkeypatch: monkeypatch.setattr(keys, "list_keys", _explode),
+            lambda monkeypatch: monkeypatch.setattr(keys, "list_keys_page", _explode),
         ),
         (
             "/settings/audit",

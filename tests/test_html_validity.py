@@ -81,6 +81,10 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
         "revoke": signed_in.get(f"/settings/api-keys/{secret.id}/revoke"),
         "markets": signed_in.get("/settings/markets"),
         "market-keys": signed_in.get(f"/settings/markets/{market.id}/api-keys"),
+        "market-rename": signed_in.get(f"/settings/markets/{market.id}/rename"),
+        "market-rename-errors": post(
+            signed_in, f"/settings/markets/{market.id}/rename", {"name": "x" * 81}
+        ),
         "audit": signed_in.get("/settings/audit"),
         "store-settings": signed_in.get("/settings/store"),
         "webhooks": signed_in.get("/settings/webhooks"),

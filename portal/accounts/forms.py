@@ -22,11 +22,23 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+def _strip(value: str | None) -> str | None:
+    """A submitted text without the spaces around it."""
+    return value.strip() if isinstance(value, str) else value
+
+
 class MarketForm(FlaskForm):
     """Add a market."""
 
     code = StringField("Code", validators=[DataRequired(), Length(max=16)])
     name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+
+
+class MarketNameForm(FlaskForm):
+    """Rename a market (its code stays)."""
+
+    # Stripped first, so a pasted name with spaces around it is measured as it will be saved.
+    name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=80)])
 
 
 class LogoutForm(FlaskForm):

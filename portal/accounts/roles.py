@@ -93,6 +93,7 @@ ENDPOINT_ACCESS: dict[str, Access] = {
     "keys.audit_log": Access.only("audit:read"),
     "keys.audit_csv": Access.only("audit:read"),
     "keys.markets": Access("markets:read", "markets:write"),
+    "keys.rename_market": Access.only("markets:write"),
     "usage.overview": Access.only("usage:read"),
     "usage.overview_csv": Access.only("usage:read"),
     "usage.key_usage": Access.only("usage:read"),

@@ -162,21 +162,27 @@ def find_market_by_code(merchant_id: int, code: str) -> Market | None:
 def add_market(merchant_id: int, code: str, name: str) -> Market:
     """Add a market (code such as US or EU, and a name)."""
     code = code.strip().upper()
-    name = name.strip()
     if not MARKET_CODE_PATTERN.match(code):
         raise AccountError(
             "code", "Use 1 to 16 letters, digits or hyphens for the code (e.g. US, EU)."
         )
-    if NUL in name:
-        raise AccountError("name", "Remove the NUL character (U+0000): a name cannot hold it.")
-    if not name or len(name) > 80:
-        raise AccountError("name", "Enter a name of at most 80 characters.")
+    name = clean_market_name(name)
     if find_market_by_code(merchant_id, code) is not None:
         raise AccountError("code", f"There is already a market {code}.")
     market = Market(merchant_id=merchant_id, code=code, name=name)
     db.session.add(market)
     db.session.commit()
     return market
+
+
+def clean_market_name(name: str) -> str:
+    """A market's name without surrounding spaces, or the error to show beside the field."""
+    name = name.strip()
+    if NUL in name:
+        raise AccountError("name", "Remove the NUL character (U+0000): a name cannot hold it.")
+    if not name or len(name) > 80:
+        raise AccountError("name", "Enter a name of at most 80 characters.")
+    return name
 
 
 def set_plan(email: str, plan: str) -> Merchant:

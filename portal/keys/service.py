@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from portal.accounts import service as accounts
 from portal.accounts.models import Market
 from portal.database import ID_MAX, iso_utc, utcnow
 from portal.extensions import db
@@ -622,6 +623,7 @@ AUDIT_ACTIONS = {
     "expired": "Expired",
     "secret_key_in_browser": "Used from a browser",
     "leaked": "Found in public code",
+    "market_renamed": "Market renamed",
 }
 
 
@@ -799,3 +801,24 @@ def list_keys_page(
         else {}
     )
     return KeyPage(found, total, page, pages, warnings, replaces)
+
+
+def rename_market(market: Market, name: str, actor: Actor) -> Market:
+    """Give a market a new name, recorded in the audit log (its code stays: keys and products
+    refer to the market by code). Raises AccountError for a name `add_market` would refuse."""
+    name = accounts.clean_market_name(name)
+    if name == market.name:
+        return market
+    db.session.add(
+        AuditEvent(
+            merchant_id=market.merchant_id,
+            action="market_renamed",
+            actor=actor.name,
+            actor_user_id=actor.user_id,
+            ip=actor.ip,
+            details={"market_id": market.id, "code": market.code, "from": market.name, "to": name},
+        )
+    )
+    market.name = name
+    db.session.commit()
+    return market

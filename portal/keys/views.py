@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from flask import Blueprint, Response, abort, flash, g, redirect, request, session, url_for
 
 from portal.accounts.access import login_required, market_or_404
-from portal.accounts.forms import MarketForm
+from portal.accounts.forms import MarketForm, MarketNameForm
 from portal.accounts.service import AccountError, add_market, get_market, list_markets
 from portal.csv_export import csv_cell, csv_response
 from portal.htmx import is_partial, render_page_or_block, see_other
@@ -499,6 +499,28 @@ def markets() -> Response:
             return see_other(url_for("keys.markets"), _render_markets)
     status = 422 if form.errors else 200
     return _render_markets(form, status)
+
+
+@bp.route("/markets/<int:market_id>/rename", methods=["GET", "POST"], endpoint="rename_market")
+@login_required
+def rename_market_page(market_id: int) -> Response:
+    """Rename one of the merchant's markets (the code stays)."""
+    market = market_or_404(market_id)
+    form = MarketNameForm(data={"name": market.name})
+    if form.validate_on_submit():
+        old_name = market.name
+        try:
+            service.rename_market(market, form.name.data, _actor())
+        except AccountError as error:
+            form[error.field].errors.append(error.message)
+        else:
+            if market.name != old_name:
+                flash(f"Market {market.code} renamed to “{market.name}”.", "success")
+            return see_other(url_for("keys.markets"), _render_markets)
+    status = 422 if form.errors else 200
+    return render_page_or_block(
+        "accounts/market_rename.html", "main", status, form=form, market=market
+    )
 
 
 def _render_markets(form: MarketForm | None = None, status: int = 200) -> Response:

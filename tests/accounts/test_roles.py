@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.accounts import service as accounts
-from portal.accounts.models import Membership, Merchant
+from portal.accounts.models import Market, Membership, Merchant
 from portal.accounts.roles import ENDPOINT_ACCESS, PERMISSIONS, PUBLIC, ROLES, allows
 from portal.customers.models import CustomerSession
 from portal.extensions import db
@@ -100,6 +100,10 @@ def _market(store: Store) -> str:
     return f"/settings/markets/{store.victim.market.id}/api-keys"
 
 
+def _rename_market(store: Store) -> str:
+    return f"/settings/markets/{store.victim.market.id}/rename"
+
+
 NEW_KEY = {
     "key_type": "secret",
     "label": "Stock sync",
@@ -144,6 +148,13 @@ ROUTES = [
     ),
     Route("keys.markets", "GET", lambda _: "/settings/markets"),
     Route("keys.markets", "POST", lambda _: "/settings/markets", {"code": "EU", "name": "Europe"}),
+    Route("keys.rename_market", "GET", _rename_market),
+    Route(
+        "keys.rename_market",
+        "POST",
+        _rename_market,
+        {"name": "United States of America"},
+    ),
     Route("usage.overview", "GET", lambda _: "/settings/usage"),
     Route("usage.overview_csv", "GET", lambda _: "/settings/usage.csv"),
     Route("usage.key_usage", "GET", _key("/usage")),
@@ -265,6 +276,7 @@ def _db_state(store: Store) -> tuple[Any, ...]:
         key_state(store.victim.key.id),
         key_state(store.publishable_id),
         _rows(Membership),
+        _rows(Market),
         _rows(Invitation),
         _rows(CustomerSession),
         _rows(Merchant),

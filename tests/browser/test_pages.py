@@ -47,6 +47,7 @@ PAGES: list[tuple[str, str, str, bool, Callable[[Any], None] | None]] = [
     ("rotate", "/settings/api-keys/{rotated}/rotate", "Rotate key", True, None),
     ("revoke", "/settings/api-keys/{rotated}/revoke", "Revoke key", True, None),
     ("markets", "/settings/markets", "Markets", True, None),
+    ("market-rename", "/settings/markets/{market}/rename", "Rename market", True, None),
     ("market-keys", "/settings/markets/{market}/api-keys", "API keys of", True, None),
     ("audit", "/settings/audit", "Audit log", True, None),
     ("usage", "/settings/usage", "Usage", True, None),

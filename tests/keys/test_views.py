@@ -1502,13 +1502,12 @@ def test_the_preset_list_names_only_presets_with_registered_scopes(signed_in: Fl
         "Order fulfilment (secret, 120/min)",
         "Inventory sync (secret, 300/min)",
         "Customer portal (publishable, 300/min)",
+        "Webhook management (secret, 60/min)",
     ]
 
 
 def test_an_unknown_preset_changes_nothing(signed_in: FlaskClient) -> None:
-    form = swap_form(
-        signed_in, key_type="publishable", label="Kept", preset="webhooks", apply="preset"
-    )
+    form = swap_form(signed_in, key_type="publishable", label="Kept", preset="nope", apply="preset")
 
     assert form.find("input", attrs={"name": "key_type", "checked": True})["value"] == "publishable"
     assert form.find("input", attrs={"name": "rate_limit"})["value"] == "60"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -313,9 +314,17 @@ def create_key(
     return key, token
 
 
+REQUEST_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 def new_request_token() -> str:
     """An idempotency token for a create or rotate form."""
     return secrets.token_urlsafe(32)
+
+
+def is_request_token(value: str | None) -> bool:
+    """Whether `value` looks like a token new_request_token made (no NUL, no odd lengths)."""
+    return value is not None and REQUEST_TOKEN_PATTERN.fullmatch(value) is not None
 
 
 def new_pad() -> bytes:
@@ -330,6 +339,8 @@ def _xor(data: bytes, pad: bytes) -> bytes:
 
 def _find_reveal(merchant_id: int, request_token: str) -> KeyReveal | None:
     """The record of a form submission, by its idempotency token."""
+    if not is_request_token(request_token):
+        return None  # e.g. a NUL byte, which PostgreSQL text cannot even be compared with
     return db.session.scalar(
         select(KeyReveal).where(
             KeyReveal.merchant_id == merchant_id, KeyReveal.request_token == request_token

@@ -250,7 +250,8 @@ def _reveal_request(form: NewKeyForm | RotateForm) -> service.RevealRequest:
     waits for the next page, sealed: the database row holds key XOR pad and the signed session
     holds the pad, so neither the database nor the cookie alone holds the key.
     """
-    request_token = form.request_token.data or service.new_request_token()
+    sent = form.request_token.data
+    request_token = sent if service.is_request_token(sent) else service.new_request_token()
     pad = None if is_partial() else service.new_pad()
     return service.RevealRequest(request_token, g.user.id, pad)
 

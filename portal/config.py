@@ -127,6 +127,8 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "PROXY_HOPS": env.get("PROXY_HOPS", "0"),
         # Each sign-up hashes a password with argon2 (64 MiB): a flood of them is a DoS.
         "REGISTER_LIMIT_PER_IP": env.get("REGISTER_LIMIT_PER_IP", "5/minute;20/hour"),
+        # Sign-up mails to an address that has an account (someone tried, or a new link).
+        "SIGN_UP_MAILS_PER_EMAIL": env.get("SIGN_UP_MAILS_PER_EMAIL", "3/hour"),
         "API_DOCS_URL": env.get("API_DOCS_URL", ""),
         "USAGE_FLUSH_SECONDS": float(env.get("USAGE_FLUSH_SECONDS", "2")),
         "USAGE_RETENTION_DAYS": int(env.get("USAGE_RETENTION_DAYS", "400")),

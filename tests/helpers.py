@@ -16,6 +16,13 @@ from tests.conftest import csrf_token
 HX = {"HX-Request": "true"}
 
 
+def confirmation_path(mail: Any) -> str:
+    """The path and query of the sign-up mail's confirmation link."""
+    body = mail.get_body(("plain",)).get_content()
+    [link] = [word for word in body.split() if "/auth/confirm?token=" in word]
+    return "/auth/confirm?" + link.partition("/auth/confirm?")[2]
+
+
 def html(response: TestResponse) -> BeautifulSoup:
     """The response body as parsed HTML."""
     return BeautifulSoup(response.get_data(as_text=True), "html.parser")

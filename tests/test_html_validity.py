@@ -127,8 +127,13 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
     with patch.object(permissions, "now", lambda: time.time() + 3600):
         rendered["reauth"] = post(signed_in, f"/settings/api-keys/{secret.id}/revoke")
     assert db.session.query(ApiKey).count() == 4
+    # Sign-up: the inbox page, and an unconfirmed owner's banner and "confirm first" page.
+    rendered["check-inbox"] = anonymous.get("/auth/check-inbox")
+    user.email_confirmed_at = None
+    db.session.commit()
+    rendered["confirm-first"] = signed_in.get("/settings/api-keys/new")
     for name, response in rendered.items():
-        assert response.status_code in (200, 401, 404, 422), name
+        assert response.status_code in (200, 401, 403, 404, 422), name
         assert response.mimetype == "text/html", name
     return {name: response.get_data(as_text=True) for name, response in rendered.items()}
 

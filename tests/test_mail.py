@@ -30,7 +30,7 @@ Mailbox = Callable[[], list[EmailMessage]]
 # --- rendering and the console transport ----------------------------------------------------
 
 
-def test_a_sign_up_sends_the_welcome_mail(client: FlaskClient, mailbox: Mailbox) -> None:
+def test_a_sign_up_sends_the_confirmation_mail(client: FlaskClient, mailbox: Mailbox) -> None:
     form = {
         "csrf_token": csrf_token(client, "/auth/register"),
         "email": "Maker@Shop.test",
@@ -42,12 +42,25 @@ def test_a_sign_up_sends_the_welcome_mail(client: FlaskClient, mailbox: Mailbox)
     assert response.status_code == 303, response.get_data(as_text=True)
     [mail] = mailbox()
     assert mail["To"] == "maker@shop.test"
-    assert mail["Subject"] == "Welcome to the merchant key portal"
+    assert mail["Subject"] == "Confirm your email for the merchant key portal"
     assert mail["From"] == "Merchant key portal <no-reply@localhost>"
     assert mail["Message-ID"] and mail["Date"]
     plain = mail.get_body(("plain",)).get_content()
     html = mail.get_body(("html",)).get_content()
     assert "Maker & Co <Ceramics>" in plain  # plain text is not HTML-escaped
+    assert "Maker &amp; Co &lt;Ceramics&gt;" in html and "<Ceramics>" not in html
+    assert "http://portal.test/auth/confirm?token=" in plain
+    assert 'href="http://portal.test/auth/confirm?token=' in html
+
+
+def test_the_welcome_mail_links_to_the_keys(app: Flask, mailbox: Mailbox) -> None:
+    make_user("maker@shop.test", "Maker & Co <Ceramics>")  # an operator's create-merchant
+
+    [mail] = mailbox()
+    assert mail["Subject"] == "Welcome to the merchant key portal"
+    plain = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert "Maker & Co <Ceramics>" in plain
     assert "Maker &amp; Co &lt;Ceramics&gt;" in html and "<Ceramics>" not in html
     assert "http://portal.test/settings/api-keys" in plain
     assert 'href="http://portal.test/settings/api-keys"' in html

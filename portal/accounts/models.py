@@ -55,11 +55,19 @@ class User(db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
     # Sessions carry this number; signing out bumps it, so a copied cookie dies too.
     session_epoch: Mapped[int] = mapped_column(default=0)
+    # When the person proved they read this address (the sign-up link, an invitation, an
+    # operator); until then they may look around but not create keys or invite anyone.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
 
     merchant: Mapped[Merchant] = relationship(back_populates="users")
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", order_by="Membership.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def email_confirmed(self) -> bool:
+        """Whether the person has shown they read mail sent to `email`."""
+        return self.email_confirmed_at is not None
 
 
 class Membership(db.Model):

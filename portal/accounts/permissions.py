@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from flask import abort, g, request, session
+from flask import Response, abort, g, request, session
 
 from portal.accounts.models import Membership
-from portal.accounts.roles import ENDPOINT_ACCESS, allows
+from portal.accounts.roles import CONFIRMED_EMAIL_ENDPOINTS, ENDPOINT_ACCESS, allows
+from portal.htmx import render_page_or_block
 
 SESSION_STORE = "merchant_id"  # the store the session works in (a user may belong to several)
 PASSWORD_AT = "password_at"  # noqa: S105 - session: when the password was last entered
@@ -61,13 +62,16 @@ def can(permission: str) -> bool:
     return membership is not None and allows(membership.role, permission)
 
 
-def enforce_role() -> None:
+def enforce_role() -> Response | None:
     """Refuse (403) a signed-in request whose role lacks the endpoint's permission."""
     if g.get("user") is None or request.endpoint is None or request.blueprint == "api":
-        return  # visitors meet login_required; the API authenticates by key
+        return None  # visitors meet login_required; the API authenticates by key
     access = ENDPOINT_ACCESS.get(request.endpoint)
     if access is None:
         abort(403)  # a page nobody said who may use: closed until it is listed
     permission = access.permission_for(request.method)
     if permission is not None and not can(permission):
         abort(403)
+    if request.endpoint in CONFIRMED_EMAIL_ENDPOINTS and not g.user.email_confirmed:
+        return render_page_or_block("accounts/confirm_first.html", "main", 403)
+    return None

@@ -45,6 +45,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+# What a person may only do once their email is confirmed (sign-up mails a link): making keys,
+# and inviting others (which mails them from the store).
+CONFIRMED_EMAIL_ENDPOINTS = frozenset({"keys.new_key", "members.invite"})
+
+
 def allows(role: str | None, permission: str) -> bool:
     """Whether a member with `role` holds `permission` (unknown permissions: nobody)."""
     return role is not None and role in PERMISSIONS.get(permission, frozenset())
@@ -82,6 +87,9 @@ ENDPOINT_ACCESS: dict[str, Access] = {
     "accounts.login": PUBLIC,
     "accounts.register": PUBLIC,
     "accounts.logout": PUBLIC,
+    "accounts.check_inbox": PUBLIC,  # after sign-up, whoever signed up
+    "accounts.confirm_email": PUBLIC,  # the sign-up mail's link: it may open signed out
+    "accounts.resend_confirmation": PUBLIC,  # any signed-in person, for their own address
     "keys.list_keys": Access.only("keys:read"),
     "keys.market_keys": Access.only("keys:read"),
     "keys.show_key": Access.only("keys:read"),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits import parse
 from sqlalchemy import func, select
 
 from portal.accounts.models import (
@@ -18,7 +21,7 @@ from portal.accounts.models import (
 from portal.accounts.passwords import burn_verification_time, hash_password, verify_password
 from portal.accounts.roles import OWNER, ROLES
 from portal.database import utcnow
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.mail import send_mail
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -30,6 +33,8 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_PASSWORD_BYTES = 4096
 STORE_NAME_MAX = 120
 NUL = "\x00"  # no text column holds it (PostgreSQL refuses it)
+CONFIRMATION_DAYS = 3
+CONFIRMATION_SALT = "portal.confirm-email"
 
 
 class AccountError(ValueError):
@@ -55,8 +60,8 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(account: NewAccount) -> User:
-    """Create a merchant and its first user, the store's owner."""
+def _checked(account: NewAccount) -> tuple[str, str]:
+    """The normalised email and store name of a sign-up, or the error to show beside a field."""
     email = normalize_email(account.email)
     store_name = account.store_name.strip()
     if NUL in email or not EMAIL_PATTERN.match(email):
@@ -70,20 +75,118 @@ def register(account: NewAccount) -> User:
         raise AccountError(
             "store_name", f"Enter a store name of at most {STORE_NAME_MAX} characters."
         )
-    if find_user(email) is not None:
-        raise AccountError("email", "An account with this email already exists.")
+    return email, store_name
+
+
+def _create_store(email: str, password: str, store_name: str, *, confirmed: bool) -> User:
+    """A merchant and its first user, the store's owner (committed)."""
     merchant = Merchant(name=store_name)
-    user = User(merchant=merchant, email=email, password_hash=hash_password(account.password))
+    user = User(
+        merchant=merchant,
+        email=email,
+        password_hash=hash_password(password),
+        email_confirmed_at=utcnow() if confirmed else None,
+    )
     owner = Membership(merchant=merchant, user=user, role=OWNER)
     db.session.add_all([merchant, user, owner])
     db.session.commit()
+    return user
+
+
+def register(account: NewAccount) -> User:
+    """Create a store and its owner, whose email counts as confirmed (operators, the demo)."""
+    email, store_name = _checked(account)
+    if find_user(email) is not None:
+        raise AccountError("email", "An account with this email already exists.")
+    user = _create_store(email, account.password, store_name, confirmed=True)
     send_mail(
         user.email,
         "Welcome to the merchant key portal",
         "welcome",
-        store_name=merchant.name,
+        store_name=user.merchant.name,
         email=user.email,
     )
+    return user
+
+
+def sign_up(account: NewAccount) -> None:
+    """The public sign-up: the same answer whether the email has an account; the mail tells.
+
+    A new email gets an unconfirmed store and a link to confirm it. An email that has an
+    account gets a mail telling its owner someone tried (with a fresh link if they never
+    confirmed), at most `SIGN_UP_MAILS_PER_EMAIL` of them, so nobody can flood their inbox.
+    """
+    email, store_name = _checked(account)
+    user = find_user(email)
+    if user is None:
+        user = _create_store(email, account.password, store_name, confirmed=False)
+        _mail_confirmation(user)
+        return
+    hash_password(account.password)  # the time a new account takes, so timing tells nothing
+    if _may_mail_again(email):
+        send_mail(
+            user.email,
+            "Someone tried to sign up with your email",
+            "sign_up_attempt",
+            email=user.email,
+            store_name=user.merchant.name,
+            confirm_token=None if user.email_confirmed else confirmation_token(user),
+        )
+
+
+def _mail_confirmation(user: User) -> None:
+    """Mail the link that confirms the user's email address."""
+    send_mail(
+        user.email,
+        "Confirm your email for the merchant key portal",
+        "confirm_email",
+        email=user.email,
+        store_name=user.merchant.name,
+        confirm_token=confirmation_token(user),
+        valid_days=CONFIRMATION_DAYS,
+    )
+
+
+def _may_mail_again(email: str) -> bool:
+    """Count one sign-up mail to an existing account; False once the address had its share."""
+    item = parse(current_app.config["SIGN_UP_MAILS_PER_EMAIL"])
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or "portal"
+    try:
+        return limiter.limiter.hit(item, prefix, "sign-up-mail", email)
+    except Exception as error:  # the limiter storage is down: mailing is better than a 500
+        current_app.logger.warning("Sign-up mail limit not checked (%s)", type(error).__name__)
+        return True
+
+
+def resend_confirmation(user: User) -> bool:
+    """Mail a new confirmation link to an unconfirmed user; False when it was sent too often."""
+    if user.email_confirmed or not _may_mail_again(user.email):
+        return False
+    _mail_confirmation(user)
+    return True
+
+
+def _confirmations() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=CONFIRMATION_SALT)
+
+
+def confirmation_token(user: User) -> str:
+    """The signed token of a confirmation link: the user and the email it was sent to."""
+    return _confirmations().dumps([user.id, user.email])
+
+
+def confirm_email(token: str) -> User | None:
+    """Confirm the email a sign-up link names; None when the link is bad, expired or stale."""
+    try:
+        user_id, email = _confirmations().loads(token, max_age=CONFIRMATION_DAYS * 86400)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or user.email != email:
+        return None
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+        db.session.commit()
     return user
 
 
@@ -241,7 +344,12 @@ def _new_member_user(merchant_id: int, email: str, password: str) -> User:
     if NUL in email or not EMAIL_PATTERN.match(email):
         raise AccountError("email", "Enter a valid email address.")
     check_new_password(password)
-    user = User(merchant_id=merchant_id, email=email, password_hash=hash_password(password))
+    user = User(
+        merchant_id=merchant_id,
+        email=email,
+        password_hash=hash_password(password),
+        email_confirmed_at=utcnow(),  # an operator vouches for it
+    )
     db.session.add(user)
     db.session.flush()
     return user

@@ -212,6 +212,8 @@ def accept(invitation: Invitation, password: str, ip: str | None = None) -> User
         db.session.flush()
     elif not verify_password(password, user.password_hash):
         raise MemberError("password", "The password is not right for this account.")
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()  # the invitation link came to this address
     if membership_of(invitation.merchant_id, user.id) is None:
         db.session.add(
             Membership(merchant_id=invitation.merchant_id, user_id=user.id, role=invitation.role)

@@ -13,8 +13,10 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.keys import service, tokens
 from portal.keys.models import ApiKey
+from portal.mail import saved_mails
 from tests.browser.conftest import PHONE, SCREENSHOTS, open_tab
 from tests.conftest import PASSWORD, make_key, make_user
+from tests.helpers import confirmation_path
 
 
 def _sign_in(page, base_url: str, email: str) -> None:  # noqa: ANN001
@@ -95,7 +97,7 @@ def _key(app: Flask, label: str) -> ApiKey:
 
 
 def test_sign_up_sign_out_and_sign_in_again(page, live_app: tuple[Flask, str]) -> None:  # noqa: ANN001
-    _, base_url = live_app
+    app, base_url = live_app
     page.goto(f"{base_url}/auth/login")
     page.get_by_role("link", name="Create a store account").click()
     page.get_by_label("Store name").fill("Corner Shop")
@@ -103,8 +105,17 @@ def test_sign_up_sign_out_and_sign_in_again(page, live_app: tuple[Flask, str]) -
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
 
+    # Everyone is asked to check their inbox; the mail's link confirms the new store.
+    page.wait_for_url(f"{base_url}/auth/check-inbox")
+    assert "signup@shop.test" in page.locator("#check-inbox").inner_text()
+    [mail] = saved_mails(app.config["MAIL_DIR"])
+    page.goto(base_url + confirmation_path(mail))
+    page.wait_for_url(re.compile(r"/auth/login\?next="))
+    assert "Your email is confirmed" in page.locator(".flashes").inner_text()
+    page.get_by_label("Email").fill("signup@shop.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base_url}/settings/api-keys")
-    assert "Welcome, Corner Shop" in page.locator(".flashes").inner_text()
     assert page.locator(".account .store").inner_text() == "Corner Shop"
 
     page.get_by_role("button", name="Sign out").click()

@@ -34,6 +34,7 @@ def _reveal(tab: Any) -> None:
 PAGES: list[tuple[str, str, str, bool, Callable[[Any], None] | None]] = [
     ("login", "/auth/login", "Sign in", False, None),
     ("register", "/auth/register", "Create a store account", False, None),
+    ("check-inbox", "/auth/check-inbox", "Check your inbox", False, None),
     ("not-found", "/settings/nothing-here", "Page not found", False, None),
     ("method-not-allowed", "/auth/logout", "Method not allowed", False, None),
     ("keys", "/settings/api-keys", "API keys", True, None),

@@ -329,3 +329,32 @@ def test_a_viewer_sees_the_members_but_no_controls(
     assert "owner@shop.test" in text(page)
     assert page.find("form", attrs={"action": f"{MEMBERS}/invite"}) is None
     assert page.find("button", string="Remove") is None
+
+
+def test_an_unconfirmed_owner_cannot_invite(client: FlaskClient, owner: User) -> None:
+    owner.email_confirmed_at = None  # signed up, never opened the confirmation link
+    db.session.commit()
+    before = row_counts()
+
+    response = invite(client, "dev@shop.test", "developer")
+
+    assert response.status_code == 403
+    assert "Confirm your email first" in text(html(response).find("h1"))
+    assert row_counts() == before
+
+
+def test_accepting_an_invitation_confirms_an_unconfirmed_account(
+    app: Flask, client: FlaskClient, owner: User, last_link: Callable[[], str]
+) -> None:
+    other = accounts.register(accounts.NewAccount("dev@shop.test", PASSWORD, "Dev's own shop"))
+    other.email_confirmed_at = None  # signed up, never confirmed
+    db.session.commit()
+    invite(client, "dev@shop.test", "developer")
+    link = last_link()
+    guest = app.test_client()
+
+    joined = guest.post(link, data={"csrf_token": csrf_token(guest, link), "password": PASSWORD})
+
+    assert joined.status_code == 303
+    db.session.expire_all()
+    assert accounts.find_user("dev@shop.test").email_confirmed_at is not None  # the link proved it

@@ -10,7 +10,14 @@ from flask import Flask
 
 # Every portal blueprint; the API (`api`) and `static` answer for themselves.
 PORTAL_BLUEPRINTS = ("web", "accounts", "keys", "usage")
-PUBLIC_ENDPOINTS = {"web.index", "accounts.login", "accounts.register", "accounts.logout"}
+PUBLIC_ENDPOINTS = {
+    "web.index",
+    "accounts.login",
+    "accounts.register",
+    "accounts.logout",
+    "accounts.check_inbox",  # after sign-up, before any sign-in
+    "accounts.confirm_email",  # the mailed link may be opened signed out
+}
 
 
 def portal_rules(app: Flask) -> list[tuple[str, str, str]]:

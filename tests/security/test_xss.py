@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 from bs4 import BeautifulSoup
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.keys.models import ApiKey
-from tests.conftest import csrf_token
-from tests.helpers import HX, field_errors, html, post, text
+from portal.mail import saved_mails
+from tests.conftest import csrf_token, sign_in
+from tests.helpers import HX, confirmation_path, field_errors, html, post, text
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -40,6 +41,9 @@ def register(client: FlaskClient, store_name: str) -> None:
         },
     )
     assert response.status_code == 303, response.get_data(as_text=True)
+    sign_in(client, "xss@shop.test", "correct horse battery")
+    [mail] = saved_mails(current_app.config["MAIL_DIR"])
+    assert client.get(confirmation_path(mail)).status_code == 303  # welcomes on the next page
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from portal.twofactor.forms import ButtonForm, CodeForm, ConfirmForm, Requiremen
 bp = Blueprint("twofactor", __name__)
 SETUP_SECRET = "two_factor_setup"  # noqa: S105 - session: the secret shown, until confirmed
 FAILURES = "TWO_FACTOR_FAILURES_PER_SIGN_IN"
+USER_FAILURES = "TWO_FACTOR_FAILURES_PER_USER"
 # What a member of a store that requires two factors may still reach without them.
 OPEN_WITHOUT_TWO_FACTOR = frozenset(
     {
@@ -198,6 +199,19 @@ def _back_to_sign_in(message: str) -> Response:
     return full_redirect(url_for("accounts.login"))
 
 
+def _too_many_for_the_account(form: CodeForm, email: str, wait: int) -> Response:
+    """429: too many wrong codes for this account from anywhere; no code is checked."""
+    minutes = max(1, -(-wait // 60))
+    form.code.errors = [
+        f"Too many wrong codes for this account. Wait {minutes} minute"
+        f"{'s' if minutes > 1 else ''} and try again."
+    ]
+    response = render_page_or_block("twofactor/challenge.html", "main", 429, form=form, email=email)
+    response.headers["Retry-After"] = str(wait)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/auth/two-factor", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["TWO_FACTOR_LIMIT_PER_IP"], methods=["POST"])
 @limiter.limit(
@@ -218,11 +232,16 @@ def challenge() -> Response:
     if attempts.used_up(FAILURES, "two-factor-sign-in", pending.id):
         return _back_to_sign_in("Too many wrong codes. Sign in with your password again.")
     form = CodeForm()
+    if request.method == "POST":
+        wait = attempts.used_up(USER_FAILURES, "two-factor-user", pending.user.id)
+        if wait is not None:
+            return _too_many_for_the_account(form, pending.user.email, wait)
     if form.validate_on_submit():
         try:
             result = service.verify_sign_in(pending.user, form.code.data, request.remote_addr)
         except service.TwoFactorError as error:
             attempts.fail(FAILURES, "two-factor-sign-in", pending.id)
+            attempts.fail(USER_FAILURES, "two-factor-user", pending.user.id)
             if attempts.used_up(FAILURES, "two-factor-sign-in", pending.id):
                 return _back_to_sign_in("Too many wrong codes. Sign in with your password again.")
             form.code.errors.append(error.message)

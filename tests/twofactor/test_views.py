@@ -4,10 +4,13 @@ signing in (expiry, wrong codes, limits), recovery codes, turning off, and attac
 from __future__ import annotations
 
 import logging
+import os
 import re
+import uuid
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -524,3 +527,50 @@ def test_the_secret_and_codes_never_reach_the_log(
     )
     assert secret not in logged
     assert not any(code in logged or code.replace("-", "") in logged for code in codes)
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (Redis); .ci/run sets it")
+@pytest.mark.parametrize(
+    "app_config",
+    [{"RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": f"h2fa-{uuid.uuid4().hex}"}],
+)
+def test_wrong_codes_are_counted_in_the_shared_redis(
+    client: FlaskClient, user: User, member: TwoFactor, clock: Clock
+) -> None:
+    """Several processes share the count: it lives in Redis, not in one process or the cookie."""
+    password_step(client, user.email)
+    with client.session_transaction() as session:
+        pending_id = session["pending_sign_in"]["id"]
+    right = member.code(clock.now)
+    answers = [code_step(client, _wrong(right)).status_code for _ in range(5)]
+
+    assert answers == [422, 422, 422, 422, 303]
+    with redis.Redis.from_url(REDIS_URL) as server:
+        [counter] = server.keys(f"*two-factor-sign-in*{pending_id}*")
+        assert int(server.get(counter)) == 5
+        server.delete(counter)
+
+
+@pytest.mark.parametrize("app_config", [{"TWO_FACTOR_FAILURES_PER_USER": "7 per hour"}])
+def test_wrong_codes_are_limited_per_account_from_every_address(
+    app: Flask, user: User, member: TwoFactor, clock: Clock
+) -> None:
+    """Someone with the password and many addresses: each pending sign-in takes 5 wrong codes,
+    but the account takes 7 in all, and then not even the right code is checked."""
+    first, second = app.test_client(), app.test_client()
+    password_step(first, user.email)
+    password_step(second, user.email, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    right = member.code(clock.now)
+    for _ in range(4):
+        assert code_step(first, _wrong(right)).status_code == 422
+    answers = [code_step(second, _wrong(right)).status_code for _ in range(3)]
+
+    assert answers == [422, 422, 422]  # the 7th wrong code of the account
+    refused = code_step(second, right)
+    assert refused.status_code == 429
+    assert "Too many wrong codes for this account" in field_errors(html(refused), "code")
+    assert not _is_signed_in(second)

@@ -72,6 +72,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.keys.views import bp as keys_bp
     from portal.members.views import bp as members_bp
     from portal.settings.views import bp as settings_bp
+    from portal.twofactor.views import bp as twofactor_bp
     from portal.usage import recording
     from portal.usage.views import bp as usage_bp
     from portal.web import bp as web_bp
@@ -79,6 +80,8 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(web_bp)
     app.register_blueprint(accounts_bp)
+    # Right after the role check: a store's two-factor requirement comes before re-auth.
+    app.register_blueprint(twofactor_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(usage_bp)
     app.register_blueprint(customers_bp)

@@ -120,6 +120,16 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "portal",
         "LOGIN_LIMIT_PER_IP": env.get("LOGIN_LIMIT_PER_IP", "20/minute"),
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute"),
+        # The code step of a sign-in with two factors: per client IP, per (user, IP), and the
+        # wrong codes one pending sign-in may take before the password is asked again.
+        "TWO_FACTOR_LIMIT_PER_IP": env.get("TWO_FACTOR_LIMIT_PER_IP", "30/minute"),
+        "TWO_FACTOR_LIMIT_PER_ACCOUNT": env.get("TWO_FACTOR_LIMIT_PER_ACCOUNT", "10/minute"),
+        "TWO_FACTOR_FAILURES_PER_SIGN_IN": "5 per 10 minutes",
+        # ... and per account from everywhere: whoever has the password and many addresses
+        # cannot guess on (the member then waits, or an operator helps).
+        "TWO_FACTOR_FAILURES_PER_USER": env.get("TWO_FACTOR_FAILURES_PER_USER", "20 per hour"),
+        # Wrong passwords on the re-authentication page, per user.
+        "REAUTH_FAILURES_PER_USER": env.get("REAUTH_FAILURES_PER_USER", "5 per 10 minutes"),
         "LEAKED_KEYS_LIMIT_PER_IP": env.get("LEAKED_KEYS_LIMIT_PER_IP", "30/minute"),
         # Webhook deliveries to private, loopback or link-local addresses: never in production.
         "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": not production,

@@ -12,6 +12,7 @@ from portal.keys.models import ApiKey, AuditEvent, KeyReveal
 from portal.members.models import Invitation
 from portal.outbox import OutboxEvent
 from portal.store.models import Cart, CartItem, CheckoutSession, Customer, Order, OrderItem, Product
+from portal.twofactor.models import RecoveryCode
 from portal.usage.models import UsageCall, UsageEndpointDaily, UsageHourly
 from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -36,6 +37,7 @@ __all__ = [
     "OrderItem",
     "OutboxEvent",
     "Product",
+    "RecoveryCode",
     "UsageCall",
     "UsageEndpointDaily",
     "UsageHourly",

@@ -46,7 +46,7 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; "
     "base-uri 'none'"
 )
-PORTAL_BLUEPRINTS = frozenset({"web", "accounts", "keys", "usage", "members"})
+PORTAL_BLUEPRINTS = frozenset({"web", "accounts", "keys", "usage", "members", "twofactor"})
 HSTS = "max-age=63072000; includeSubDomains"
 
 

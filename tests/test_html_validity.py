@@ -21,7 +21,9 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.keys.models import ApiKey
 from portal.mail import saved_mails
+from portal.twofactor import totp
 from tests.conftest import make_key
+from tests.factories import PASSWORD
 from tests.helpers import post
 
 # htmx's own attributes (hx-get, hx-headers:inherited, ...) are not in the HTML standard, and
@@ -126,6 +128,7 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
     )
     with patch.object(permissions, "now", lambda: time.time() + 3600):
         rendered["reauth"] = post(signed_in, f"/settings/api-keys/{secret.id}/revoke")
+    rendered.update(_two_factor_pages(app, signed_in, user))
     assert db.session.query(ApiKey).count() == 4
     # Sign-up: the inbox page, and an unconfirmed owner's banner and "confirm first" page.
     rendered["check-inbox"] = anonymous.get("/auth/check-inbox")
@@ -136,6 +139,36 @@ def pages(app, client: FlaskClient, signed_in: FlaskClient, user: User) -> dict[
         assert response.status_code in (200, 401, 403, 404, 422), name
         assert response.mimetype == "text/html", name
     return {name: response.get_data(as_text=True) for name, response in rendered.items()}
+
+
+def _two_factor_pages(app, signed_in: FlaskClient, user: User) -> dict[str, object]:  # noqa: ANN001
+    """Two-factor sign-in (h2fa): set-up, its error, the codes shown once, the page once it is
+    on, and the code step of signing in with its error. Last: turning it on ends other sessions."""
+    rendered: dict[str, object] = {"two-factor-setup": signed_in.get("/account/two-factor")}
+    rendered["two-factor-setup-errors"] = post(
+        signed_in, "/account/two-factor", {"code": "12"}, token_from="/account/two-factor"
+    )
+    with signed_in.session_transaction() as session:
+        secret = session["two_factor_setup"]
+    rendered["recovery-codes"] = post(
+        signed_in,
+        "/account/two-factor",
+        {"code": totp.code_at(secret, time.time())},
+        token_from="/account/two-factor",
+    )
+    rendered["two-factor-on"] = signed_in.get("/account/two-factor")
+    browser = app.test_client()
+    post(
+        browser,
+        "/auth/login",
+        {"email": user.email, "password": PASSWORD},
+        token_from="/auth/login",
+    )
+    rendered["two-factor-code"] = browser.get("/auth/two-factor")
+    rendered["two-factor-code-errors"] = post(
+        browser, "/auth/two-factor", {"code": "12"}, token_from="/auth/two-factor"
+    )
+    return rendered
 
 
 @pytest.mark.skipif(

@@ -1,7 +1,7 @@
 """sign-up confirms the email: users.email_confirmed_at (every existing user counts as confirmed)
 
 Revision ID: 0009_email_confirmation
-Revises: 0007_webhooks
+Revises: 0008_two_factor
 Create Date: 2026-12-05 06:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0009_email_confirmation'
-down_revision = '0007_webhooks'
+down_revision = '0008_two_factor'
 branch_labels = None
 depends_on = None
 

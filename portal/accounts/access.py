@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import abort, g, redirect, request, session, url_for
 from werkzeug.urls import iri_to_uri
 
-from portal.accounts import service
-from portal.accounts.models import Market
+from portal.accounts import permissions, service
+from portal.accounts.models import Market, User
 from portal.htmx import full_redirect
 from portal.lean import is_lean_request
 
@@ -40,6 +42,64 @@ def start_session(user_id: int, epoch: int) -> None:
     session["user_id"] = user_id
     session["epoch"] = epoch
     session.permanent = False
+
+
+PENDING_SIGN_IN = "pending_sign_in"
+PENDING_SIGN_IN_SECONDS = 5 * 60
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A sign-in whose password was right, waiting for its second factor (not signed in yet)."""
+
+    user: User
+    id: str  # names this sign-in's count of wrong codes in the limiter storage
+    next: str | None
+    merchant_id: int | None
+
+
+def begin_pending_sign_in(user: User, next_url: str | None, merchant_id: int | None = None) -> None:
+    """After the right password of a member with two-factor sign-in: a fresh session that holds
+    who is signing in, for 5 minutes, and nothing that signs them in."""
+    session.clear()
+    session[PENDING_SIGN_IN] = {
+        "user_id": user.id,
+        "epoch": user.session_epoch,
+        "at": permissions.now(),
+        "id": secrets.token_urlsafe(16),
+        "next": next_url,
+        "merchant_id": merchant_id,
+    }
+    session.permanent = False
+
+
+def pending_sign_in() -> PendingSignIn | None:
+    """The session's pending sign-in, if it is recent and its user still needs the code step."""
+    pending = session.get(PENDING_SIGN_IN)
+    if not isinstance(pending, dict):
+        return None
+    started = pending.get("at")
+    if not isinstance(started, int | float) or not (
+        0 <= permissions.now() - started <= PENDING_SIGN_IN_SECONDS
+    ):
+        return None
+    user_id = pending.get("user_id")
+    user = (
+        service.signed_in_user(user_id, pending.get("epoch")) if isinstance(user_id, int) else None
+    )
+    if user is None or not user.two_factor_enabled:
+        return None
+    return PendingSignIn(
+        user=user,
+        id=str(pending.get("id")),
+        next=pending.get("next"),
+        merchant_id=pending.get("merchant_id"),
+    )
+
+
+def drop_pending_sign_in() -> None:
+    """Forget the pending sign-in: the password must be entered again."""
+    session.pop(PENDING_SIGN_IN, None)
 
 
 def login_required(view: View) -> View:

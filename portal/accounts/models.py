@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -31,6 +32,8 @@ class Merchant(db.Model):
     customer_access_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
     customer_refresh_days: Mapped[int] = mapped_column(default=30, server_default="30")
     revoke_leaked_keys: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    # Every member must sign in with two factors (owners set it: portal.twofactor).
+    require_two_factor: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="merchant")
@@ -58,6 +61,11 @@ class User(db.Model):
     # When the person proved they read this address (the sign-up link, an invitation, an
     # operator); until then they may look around but not create keys or invite anyone.
     email_confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Two-factor sign-in (portal.twofactor): the TOTP secret (base32) once confirmed, when it
+    # was turned on, and the last time step a code was accepted for (a code is used once).
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     merchant: Mapped[Merchant] = relationship(back_populates="users")
     memberships: Mapped[list[Membership]] = relationship(
@@ -68,6 +76,11 @@ class User(db.Model):
     def email_confirmed(self) -> bool:
         """Whether the person has shown they read mail sent to `email`."""
         return self.email_confirmed_at is not None
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        """Whether signing in needs a code from an authenticator app (or a recovery code)."""
+        return self.totp_secret is not None and self.totp_enabled_at is not None
 
 
 class Membership(db.Model):

@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "webhooks:secret": _BUILDERS,  # reveal or rotate a webhook's signing secret
     "settings:read": _EVERYONE,
     "settings:write": _MANAGERS,
+    "account:security": _EVERYONE,  # one's own sign-in: two-factor set-up and recovery codes
     "security:write": _OWNERS,  # require two-factor sign-in for every member
     "plan:write": _OWNERS,
 }
@@ -127,4 +128,9 @@ ENDPOINT_ACCESS: dict[str, Access] = {
     "members.revoke": Access.only("members:write"),
     "members.accept": PUBLIC,  # the invitation link: the person may not have an account yet
     "members.switch_store": PUBLIC,  # any member, between their own stores (checked there)
+    "twofactor.setup": Access.only("account:security"),
+    "twofactor.regenerate": Access.only("account:security"),
+    "twofactor.disable": Access.only("account:security"),
+    "twofactor.require": Access.only("security:write"),
+    "twofactor.challenge": PUBLIC,  # the code step of signing in: nobody is signed in yet
 }

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, flash, g, request, session, 
 
 from portal.accounts import service
 from portal.accounts.access import (
+    begin_pending_sign_in,
     load_signed_in_user,
     login_required,
     safe_next,
@@ -119,6 +120,10 @@ def login() -> Response:
         user = service.authenticate(form.email.data, form.password.data)
         if user is None:
             form.password.errors.append("The email or password is not right.")
+        elif user.two_factor_enabled:
+            # Not signed in yet: the code step comes first (portal.twofactor).
+            begin_pending_sign_in(user, request.args.get("next"))
+            return full_redirect(url_for("twofactor.challenge"))
         else:
             start_session(user.id, user.session_epoch)
             note_password_entered()

@@ -635,6 +635,12 @@ AUDIT_ACTIONS = {
     "secret_key_in_browser": "Used from a browser",
     "leaked": "Found in public code",
     "market_renamed": "Market renamed",
+    "two_factor_enabled": "Two-factor sign-in turned on",
+    "two_factor_disabled": "Two-factor sign-in turned off",
+    "recovery_codes_regenerated": "Recovery codes made anew",
+    "recovery_code_used": "Recovery code used to sign in",
+    "two_factor_required": "Two-factor sign-in required",
+    "two_factor_requirement_lifted": "Two-factor requirement lifted",
 }
 
 

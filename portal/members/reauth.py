@@ -13,12 +13,14 @@ from collections.abc import Callable
 
 from flask import Response, g, request
 
+from portal.accounts import attempts
 from portal.accounts.passwords import verify_password
 from portal.accounts.permissions import note_password_entered, password_is_recent
 from portal.htmx import is_partial, render_page_or_block
 from portal.keys import service as keys
 
 PASSWORD_FIELD = "reauth_password"  # noqa: S105 - a form field's name
+FAILURES = "REAUTH_FAILURES_PER_USER"
 NOT_RESENT = {"csrf_token", PASSWORD_FIELD}
 
 
@@ -53,6 +55,9 @@ SENSITIVE_POSTS: dict[str, Callable[[], bool]] = {
     "members.remove": _always,
     "members.resend": _always,
     "members.revoke": _always,
+    "twofactor.regenerate": _always,
+    "twofactor.disable": _always,
+    "twofactor.require": _always,
 }
 
 
@@ -65,14 +70,33 @@ def require_recent_password() -> Response | None:
         return None
     password = request.form.get(PASSWORD_FIELD)
     if password is not None:
-        if verify_password(password, g.user.password_hash):
-            note_password_entered()
-            return None
-        return _ask(error="The password is not right.")
+        # Wrong passwords are limited per user (a stolen session must not guess the password).
+        wait = attempts.used_up(FAILURES, "reauth", g.user.id)
+        if wait is None:
+            if verify_password(password, g.user.password_hash):
+                note_password_entered()
+                return None
+            attempts.fail(FAILURES, "reauth", g.user.id)
+            wait = attempts.used_up(FAILURES, "reauth", g.user.id)
+            if wait is None:
+                return _ask(error="The password is not right.")
+        return _too_many(wait)
     return _ask()
 
 
-def _ask(error: str | None = None) -> Response:
+def _too_many(wait: int) -> Response:
+    """429: the password is not checked again until the wrong ones are forgotten."""
+    minutes = max(1, -(-wait // 60))
+    response = _ask(
+        error=f"Too many wrong passwords. Wait {minutes} minute{'s' if minutes > 1 else ''} "
+        "and try again; nothing was changed.",
+        status=429,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _ask(error: str | None = None, status: int | None = None) -> Response:
     """The page asking for the password, carrying the request's fields to post them again."""
     fields = [
         (name, value) for name, value in request.form.items(multi=True) if name not in NOT_RESENT
@@ -80,7 +104,7 @@ def _ask(error: str | None = None) -> Response:
     response = render_page_or_block(
         "members/reauth.html",
         "main",
-        422 if error else 401,
+        status or (422 if error else 401),
         action=request.full_path.rstrip("?"),
         fields=fields,
         error=error,

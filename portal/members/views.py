@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, g, request, session, url_for
 
-from portal.accounts.access import login_required, safe_next, start_session
+from portal.accounts.access import (
+    begin_pending_sign_in,
+    login_required,
+    safe_next,
+    start_session,
+)
 from portal.accounts.permissions import SESSION_STORE, can, note_password_entered
 from portal.accounts.roles import ROLES
 from portal.htmx import full_redirect, render_page_or_block, see_other
@@ -172,6 +177,11 @@ def accept(token: str) -> Response:
         except service.MemberError as error:
             form[error.field].errors.append(error.message)
         else:
+            if user.two_factor_enabled:
+                # Joined; signing in still takes the code step.
+                begin_pending_sign_in(user, None, invitation.merchant_id)
+                flash(f"You joined {invitation.merchant.name}.", "success")
+                return full_redirect(url_for("twofactor.challenge"))
             start_session(user.id, user.session_epoch)
             note_password_entered()
             session[SESSION_STORE] = invitation.merchant_id

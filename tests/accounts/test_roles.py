@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,18 +12,22 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.accounts import service as accounts
-from portal.accounts.models import Market, Membership, Merchant
+from portal.accounts.models import Market, Membership, Merchant, User
 from portal.accounts.roles import ENDPOINT_ACCESS, PERMISSIONS, PUBLIC, ROLES, allows
 from portal.customers.models import CustomerSession
 from portal.extensions import db
 from portal.members import service as members_service
 from portal.members.models import Invitation
+from portal.twofactor import service as two_factor
+from portal.twofactor import totp
+from portal.twofactor.models import RecoveryCode
 from portal.webhooks import delivery as webhook_delivery
 from portal.webhooks import service as webhooks
 from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import csrf_token, sign_in
 from tests.factories import PASSWORD, Victim, make_key, make_user, make_victim
 from tests.helpers import HX, html, key_state, row_counts, text
+from tests.twofactor.conftest import code_step, password_step
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class Route:
     method: str
     url: Callable[[Store], str]
     data: dict[str, Any] = field(default_factory=dict)
+    # Run after signing in, before the request: more form data the request needs (e.g. a code).
+    prepare: Callable[[FlaskClient, str], dict[str, Any]] | None = None
 
     @property
     def permission(self) -> str | None:
@@ -102,6 +109,24 @@ def _market(store: Store) -> str:
 
 def _rename_market(store: Store) -> str:
     return f"/settings/markets/{store.victim.market.id}/rename"
+
+
+def _setup_code(client: FlaskClient, email: str) -> dict[str, Any]:
+    """The code of the secret the set-up page offers, as the member's app would show it."""
+    client.get("/account/two-factor")
+    with client.session_transaction() as session:
+        secret = session["two_factor_setup"]
+    return {"code": totp.code_at(secret, time.time())}
+
+
+def _with_two_factor(client: FlaskClient, email: str) -> dict[str, Any]:
+    """Two-factor sign-in on for the member, signed in again with both steps."""
+    user = accounts.find_user(email)
+    secret = totp.new_secret()
+    two_factor.enable(user, secret, totp.code_at(secret, time.time() - 30))
+    password_step(client, email)
+    assert code_step(client, totp.code_at(secret, time.time())).status_code == 303
+    return {}
 
 
 NEW_KEY = {
@@ -230,6 +255,27 @@ ROUTES = [
         "POST",
         lambda store: f"/settings/members/invitations/{store.invitation_id}/revoke",
     ),
+    Route("twofactor.setup", "GET", lambda _: "/account/two-factor"),
+    Route("twofactor.setup", "POST", lambda _: "/account/two-factor", prepare=_setup_code),
+    Route(
+        "twofactor.regenerate",
+        "POST",
+        lambda _: "/account/two-factor/recovery-codes",
+        prepare=_with_two_factor,
+    ),
+    Route(
+        "twofactor.disable",
+        "POST",
+        lambda _: "/account/two-factor/disable",
+        prepare=_with_two_factor,
+    ),
+    Route(
+        "twofactor.require",
+        "POST",
+        lambda _: "/account/two-factor/require",
+        {"required": "on"},
+        prepare=_with_two_factor,
+    ),
 ]
 MATRIX = [
     pytest.param(
@@ -282,6 +328,8 @@ def _db_state(store: Store) -> tuple[Any, ...]:
         _rows(Merchant),
         _rows(WebhookEndpoint),
         _rows(WebhookDelivery),
+        _rows(User),
+        _rows(RecoveryCode),
     )
 
 
@@ -291,13 +339,14 @@ def test_role_matrix(
     client: FlaskClient, store: Store, route: Route, role: str, htmx: bool
 ) -> None:
     sign_in(client, store.members[role])
+    extra = route.prepare(client, store.members[role]) if route.prepare else {}
     url = route.url(store)
     headers = HX if htmx else {}
     before = _db_state(store)
     if route.method == "GET":
         response = client.get(url, headers=headers)
     else:
-        form = {"csrf_token": csrf_token(client, "/auth/login"), **route.data}
+        form = {"csrf_token": csrf_token(client, "/auth/login"), **route.data, **extra}
         response = client.post(url, data=form, headers=headers)
 
     if allows(role, route.permission) and route.endpoint == "keys.reveal" and role != "owner":

@@ -54,6 +54,7 @@ def test_the_axe_scan_finds_what_it_should(page: Any, live_app: tuple[Flask, str
         "/settings/api-keys/{key}/revoke",
         "/settings/markets",
         "/settings/api-keys/{key}",
+        "/account/two-factor",
     ],
 )
 def test_every_control_has_a_name(browser: Any, demo: dict[str, Any], path: str) -> None:

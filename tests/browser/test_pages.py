@@ -53,6 +53,7 @@ PAGES: list[tuple[str, str, str, bool, Callable[[Any], None] | None]] = [
     ("audit", "/settings/audit", "Audit log", True, None),
     ("usage", "/settings/usage", "Usage", True, None),
     ("key-usage", "/settings/api-keys/{storefront}/usage", "Usage of Storefront", True, None),
+    ("two-factor", "/account/two-factor", "Two-factor sign-in", True, None),
 ]
 
 EXPECTED_STATUS = {"not-found": 404, "method-not-allowed": 405, "new-key-errors": 422}

@@ -4,10 +4,12 @@ last 10 minutes (clock injected), keep what was sent, and carry on after it."""
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
 from portal.accounts import permissions
+from portal.accounts import service as accounts
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.keys import service as keys
@@ -195,3 +197,41 @@ def test_inviting_a_member_asks_for_the_password(
     invited = _submit_the_page(client, asked, PASSWORD)
     assert invited.status_code == 303
     assert row_counts()["invitations"] == 1
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_wrong_passwords_on_the_re_auth_page_are_limited_per_user(
+    app: Flask, client: FlaskClient, owner: User, clock: Clock, htmx: bool
+) -> None:
+    key, _ = make_key(owner, "secret", label="Server")
+    clock.now += 3600
+    before = key_state(key.id)
+    asked = client.post(
+        f"/settings/api-keys/{key.id}/revoke",
+        data={"csrf_token": csrf_token(client, "/auth/login")},
+        headers=HX if htmx else {},
+    )
+    answers = []
+    for _ in range(5):
+        asked = _submit_the_page(client, asked, "a guess", htmx)
+        answers.append(asked.status_code)
+
+    assert answers == [422, 422, 422, 422, 429]
+    assert "Too many wrong passwords" in text(html(asked))
+    assert 0 < int(asked.headers["Retry-After"]) <= 600
+    # Now even the right password is not checked: guessing on has no use.
+    refused = _submit_the_page(client, asked, PASSWORD, htmx)
+    assert refused.status_code == 429
+    assert html(refused).find("input", attrs={"name": "reauth_password"}) is not None
+    assert key_state(key.id) == before
+
+    # The limit is the user's: another member of the store is not held up.
+    other = app.test_client()
+    colleague = accounts.add_member(owner.email, "admin@shop.test", "admin", PASSWORD)
+    sign_in(other, colleague.user.email)
+    clock.now += 3600
+    asked = other.post(
+        f"/settings/api-keys/{key.id}/revoke",
+        data={"csrf_token": csrf_token(other, "/auth/login")},
+    )
+    assert _submit_the_page(other, asked, PASSWORD).status_code == 303

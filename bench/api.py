@@ -418,6 +418,19 @@ def worker_pids(master: int) -> list[int]:
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds (user + system) the server's workers have used so far."""
+    total = 0
+    for pid in worker_pids(master):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
 # ---------------------------------------------------------------------------------------------
 # wrk
 
@@ -432,6 +445,7 @@ class Sample:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    cpu_us: float = 0.0  # the server's workers' CPU time (user + system) per request
 
     @property
     def rate(self) -> float:
@@ -511,6 +525,13 @@ class Summary:
         return max(s.p99_ms for s in self.samples)
 
     @property
+    def cpu_us(self) -> float:
+        """The server workers' CPU per request over every round, in µs."""
+        return sum(s.cpu_us * s.requests for s in self.samples) / sum(
+            s.requests for s in self.samples
+        )
+
+    @property
     def failures(self) -> int:
         """Responses that were not 2xx, and socket errors."""
         return sum(s.non_2xx + s.socket_errors for s in self.samples)
@@ -524,6 +545,7 @@ class Target:
     port: int
     endpoint: str
     keys_file: Path
+    master: int = 0  # gunicorn's master pid: its workers' CPU is measured around each run
 
 
 @dataclass
@@ -554,9 +576,13 @@ def interleaved(wrk: str, targets: list[Target], args: argparse.Namespace) -> Me
         loads.append(os.getloadavg()[0])
         order = targets if number % 2 == 0 else list(reversed(targets))
         for target in order:
+            before = workers_cpu(target.master) if target.master else 0.0
             sample = run_wrk(
                 wrk, target.port, target.endpoint, target.keys_file, args, args.duration
             )
+            if target.master:
+                used = workers_cpu(target.master) - before
+                sample.cpu_us = used * 1e6 / max(sample.requests, 1)
             samples[target.label].append(sample)
             print(
                 f"    round {number + 1}: {target.label:48} {sample.rate:8.0f} req/s "
@@ -592,8 +618,8 @@ def floor_table(label: str, measured: Measured, target: float) -> tuple[str, dic
         f"#### Target 5, {label}: the project against a bare Flask app under gunicorn",
         "",
         "| server and endpoint | req/s | ratio to bare Flask | ratio per round, median "
-        "(range) | p50 ms | p99 ms | worst p99 ms | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "(range) | workers' CPU µs/request | p50 ms | p99 ms | worst p99 ms | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     numbers: dict[str, Any] = {}
     reference = measured.summaries[BARE].rate
@@ -601,20 +627,28 @@ def floor_table(label: str, measured: Measured, target: float) -> tuple[str, dic
         per_round = measured.ratios(name, BARE)
         rows.append(
             f"| {name} | {summary.rate:,.0f} | {summary.rate / reference:.2f} | "
-            f"{_spread(per_round)} | {summary.p50:.1f} | {summary.p99:.1f} | "
-            f"{summary.worst_p99:.1f} | {summary.failures} |"
+            f"{_spread(per_round)} | {summary.cpu_us:,.0f} | {summary.p50:.1f} | "
+            f"{summary.p99:.1f} | {summary.worst_p99:.1f} | {summary.failures} |"
         )
         numbers[name] = {**_numbers(summary), "ratio": round(summary.rate / reference, 3)}
-    ratio = measured.summaries[PROJECT_KEY].rate / reference
+    # The verdict goes by the median of the rounds' ratios: each round measures both servers
+    # back to back, so a round disturbed by another process moves one ratio, not the median.
+    overall = measured.summaries[PROJECT_KEY].rate / reference
+    ratio = statistics.median(measured.ratios(PROJECT_KEY, BARE))
     verdict = "met" if ratio >= target else "not met"
     rows += [
         "",
         f"Target 5 ({label}): `/api/v1/key` at ≥ {target:.2f} of the bare app's req/s: "
-        f"**{ratio:.2f}, {verdict}**.",
+        f"**{ratio:.2f} (median of the rounds; {overall:.2f} over all rounds), {verdict}**.",
         "",
         _load_line(measured),
     ]
-    numbers["target"] = {"ratio": round(ratio, 3), "needed": target, "met": ratio >= target}
+    numbers["target"] = {
+        "ratio": round(ratio, 3),
+        "overall": round(overall, 3),
+        "needed": target,
+        "met": ratio >= target,
+    }
     numbers["load"] = measured.loads
     return "\n".join(rows) + "\n", numbers
 
@@ -633,8 +667,9 @@ def size_table(
         f"{args.products} products)",
         "",
         f"| endpoint | req/s, {small} | req/s, {big} | change | change per round, median "
-        "(range) | p50 ms small / big | p99 ms small / big | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "(range) | workers' CPU µs/request small / big | p50 ms small / big | p99 ms small / big "
+        "| non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     numbers: dict[str, Any] = {"fill_seconds": fills}
     verdicts = []
@@ -645,15 +680,21 @@ def size_table(
         rows.append(
             f"| `GET {ENDPOINTS[endpoint][0]}` | {one.rate:,.0f} | {other.rate:,.0f} | "
             f"{change:+.1%} | {statistics.median(per_round):+.1%} ({min(per_round):+.1%} to "
-            f"{max(per_round):+.1%}) | {one.p50:.1f} / {other.p50:.1f} | "
+            f"{max(per_round):+.1%}) | {one.cpu_us:,.0f} / {other.cpu_us:,.0f} | "
+            f"{one.p50:.1f} / {other.p50:.1f} | "
             f"{one.p99:.1f} / {other.p99:.1f} | {one.failures + other.failures} |"
         )
-        met = change >= -0.10
-        verdicts.append(f"`{ENDPOINTS[endpoint][0]}` {change:+.1%}, {'met' if met else 'not met'}")
+        median = statistics.median(per_round)  # the verdict's figure, as for target 5
+        met = median >= -0.10
+        verdicts.append(
+            f"`{ENDPOINTS[endpoint][0]}` {median:+.1%} (median of the rounds; {change:+.1%} over "
+            f"all rounds), {'met' if met else 'not met'}"
+        )
         numbers[endpoint] = {
             "small": _numbers(one),
             "big": _numbers(other),
-            "change": round(change, 4),
+            "change": round(median, 4),
+            "overall": round(change, 4),
             "met": met,
         }
     rows += [
@@ -690,18 +731,26 @@ def measure_backend(
         keys_small = migrate_and_seed(small, args.keys)
         fill_products(small, args.products)
         with contextlib.ExitStack() as servers:
-            port, _ = servers.enter_context(gunicorn(small, args.workers, workdir / "small.log"))
-            bare, _ = servers.enter_context(
+            port, small_server = servers.enter_context(
+                gunicorn(small, args.workers, workdir / "small.log")
+            )
+            bare, bare_server = servers.enter_context(
                 gunicorn(small, args.workers, workdir / "bare.log", app="bench.api:bare_app()")
             )
             print(f"== {name}: target 5, {args.rounds} alternating rounds of {args.duration}s")
             measured = interleaved(
                 wrk,
                 [
-                    Target(BARE, bare, "key", keys_small),
-                    Target(PROJECT_KEY, port, "key", keys_small),
-                    Target("project `GET /healthz`", port, "healthz", keys_small),
-                    Target("project `GET /api/v1/catalog/products`", port, "catalog", keys_small),
+                    Target(BARE, bare, "key", keys_small, bare_server.pid),
+                    Target(PROJECT_KEY, port, "key", keys_small, small_server.pid),
+                    Target("project `GET /healthz`", port, "healthz", keys_small, small_server.pid),
+                    Target(
+                        "project `GET /api/v1/catalog/products`",
+                        port,
+                        "catalog",
+                        keys_small,
+                        small_server.pid,
+                    ),
                 ],
                 args,
             )
@@ -717,7 +766,9 @@ def measure_backend(
                 "products": fill_products(big, args.big_products),
             }
             print(f"   filled: keys {fills['keys']:.0f}s, products {fills['products']:.0f}s")
-            big_port, _ = servers.enter_context(gunicorn(big, args.workers, workdir / "big.log"))
+            big_port, big_server = servers.enter_context(
+                gunicorn(big, args.workers, workdir / "big.log")
+            )
             pages = [first_page(port, keys_small), first_page(big_port, keys_big)]
             ids = [[item["id"] for item in page["data"]] for page in pages]
             print(
@@ -730,10 +781,10 @@ def measure_backend(
             measured = interleaved(
                 wrk,
                 [
-                    Target("small key", port, "key", keys_small),
-                    Target("big key", big_port, "key", keys_big),
-                    Target("small catalog", port, "catalog", keys_small),
-                    Target("big catalog", big_port, "catalog", keys_big),
+                    Target("small key", port, "key", keys_small, small_server.pid),
+                    Target("big key", big_port, "key", keys_big, big_server.pid),
+                    Target("small catalog", port, "catalog", keys_small, small_server.pid),
+                    Target("big catalog", big_port, "catalog", keys_big, big_server.pid),
                 ],
                 args,
             )
@@ -753,6 +804,7 @@ def _numbers(summary: Summary) -> dict[str, float]:
         "p50_ms": round(summary.p50, 2),
         "p99_ms": round(summary.p99, 2),
         "worst_p99_ms": round(summary.worst_p99, 2),
+        "cpu_us_per_request": round(summary.cpu_us, 1),
         "failures": summary.failures,
     }
 

@@ -351,6 +351,26 @@ class Cluster:
         finally:
             client.close()
 
+    def server_errors(self) -> str:
+        """What the hosts and nginx logged about errors: the story behind an unexpected 500."""
+        found = []
+        for host in (self.a, self.b):
+            for name in ("gunicorn.log", "worker.log"):
+                lines = host.log(name).splitlines()
+                shown_until = 0
+                for number, line in enumerate(lines):
+                    if number >= shown_until and any(
+                        mark in line for mark in ("Traceback", "Unhandled error", "[ERROR]")
+                    ):
+                        shown_until = number + 40
+                        found.append(
+                            f"{host.name} {name}:\n" + "\n".join(lines[number:shown_until])
+                        )
+        error_log = self.nginx_dir / "error.log"
+        if error_log.exists():
+            found += [line for line in error_log.read_text().splitlines() if "[error]" in line]
+        return "\n".join(found) or "(no error in the hosts' or nginx's logs)"
+
     def upstreams(self) -> list[str]:
         """The upstream each proxied request went to, in order (nginx's access log)."""
         path = self.nginx_dir / "access.log"
@@ -441,8 +461,8 @@ def test_a_key_limited_to_10_a_minute_gets_exactly_10_successes_across_both_host
 ) -> None:
     _, token = make_key(user, "secret", rate_limit=10)
     statuses = [get(cluster.url + "/api/v1/key", token)[0] for _ in range(24)]
-    assert statuses.count(200) == 10
-    assert statuses.count(429) == 14
+    assert statuses.count(200) == 10, f"{statuses}\n{cluster.server_errors()}"
+    assert statuses.count(429) == 14, f"{statuses}\n{cluster.server_errors()}"
     used = set(cluster.upstreams()[-24:])
     assert used == {f"{cluster.a.address}:{APP_PORT}", f"{cluster.b.address}:{APP_PORT}"}
 
@@ -450,9 +470,12 @@ def test_a_key_limited_to_10_a_minute_gets_exactly_10_successes_across_both_host
 def test_ip_ranges_see_the_real_client_through_nginx(cluster: Cluster, user: User) -> None:
     _, from_here = make_key(user, "secret", allowed_ip_ranges=["127.0.0.1/32"])
     _, from_the_proxy = make_key(user, "secret", allowed_ip_ranges=[f"10.{SUBNET}.0.0/16"])
+    statuses = []
     for _ in range(4):  # both hosts answer in turn
-        assert get(cluster.url + "/api/v1/key", from_here)[0] == 200
-        assert get(cluster.url + "/api/v1/key", from_the_proxy)[0] == 403
+        statuses.append(get(cluster.url + "/api/v1/key", from_here)[0])
+        statuses.append(get(cluster.url + "/api/v1/key", from_the_proxy)[0])
+    # Once seen answering 500 under load: if it happens again, the hosts' logs say why.
+    assert statuses == [200, 403] * 4, f"{statuses}\n{cluster.server_errors()}"
 
 
 def test_host_a_killed_mid_load_nginx_fails_over_and_host_a_rejoins(
@@ -477,7 +500,9 @@ def test_host_a_killed_mid_load_nginx_fails_over_and_host_a_rejoins(
         stopping.set()
         thread.join(timeout=30)
     after = [status for at, status in results if at > killed_at + 1]
-    assert after and all(status == 200 for status in after), sorted(set(after))
+    assert after and all(status == 200 for status in after), (
+        f"{sorted(set(after))}\n{cluster.server_errors()}"
+    )
 
     cluster.a.start()
     before = len(cluster.upstreams())

@@ -12,7 +12,8 @@ Background work (mail, expiries, every periodic job) runs beside gunicorn, never
 `flask --app wsgi worker` on each host (one per host is enough; `--workers N` threads each),
 under the same supervisor as gunicorn (a systemd unit, a container of its own). With the data on
 PostgreSQL every host shares TASK_QUEUE_URL=redis://...; the default SQLite queue is for one host.
-The periodic jobs take a lock in the queue, so several workers never run them at once.
+Each minute's periodic jobs are enqueued by one worker of the queue (the first to claim the
+minute; portal/tasks.py), and a lock keeps a long run from overlapping the next.
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
 """Load benchmark of the API gate: gunicorn (gunicorn.conf.py) on 127.0.0.1, driven by wrk.
 
-One run measures, interleaved round by round, `GET /healthz` (the framework's ceiling), the
-authenticated `GET /api/v1/key` and `GET /api/v1/catalog/products`, on SQLite + memory:// and on
-PostgreSQL + Redis; optionally /api/v1/key with 1,000 and then 1,000,000 keys in the table, and
-the usage lost when a worker is killed with SIGKILL during a burst.
+Issue 14's targets 5 and 6, for SQLite and for PostgreSQL + Redis, in one run:
+
+- target 5: a bare Flask app answering JSON (`bare_app` below) and this project, each served by
+  gunicorn with gunicorn.conf.py, both running; wrk rounds alternate between the bare app's
+  `/api/v1/key` and the project's `/api/v1/key`, `/healthz` and `/api/v1/catalog/products`;
+- target 6: two servers of this project, both running: one on a database with 1,000 keys and
+  20 products, one with 1,000,000 keys and 100,000 products (filled with bulk SQL); rounds
+  alternate between them for `/api/v1/key` and `/api/v1/catalog/products`.
 
     .venv/bin/python bench/api.py --help
 
-Everything runs on this machine: the server binds 127.0.0.1 only, every wrk run is bounded in
-time, and the scratch PostgreSQL database and Redis counters are removed at the end.
+Everything runs on this machine: servers bind 127.0.0.1 only, every wrk run is bounded in
+time, and the scratch PostgreSQL databases and Redis keys are removed at the end.
 """
 
 from __future__ import annotations
@@ -140,15 +144,16 @@ class Backend:
                 print(f"cleanup of {self.name} failed: {error}", file=sys.stderr)
 
 
-def make_backend(name: str, args: argparse.Namespace, workdir: Path) -> Backend:
+def make_backend(name: str, args: argparse.Namespace, workdir: Path, tag: str = "small") -> Backend:
     """A fresh SQLite file + memory://, or a scratch PostgreSQL database + Redis."""
-    prefix = f"bench-{os.getpid()}-{name}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    prefix = f"bench-{os.getpid()}-{name}-{tag}"
     if name == "sqlite":
         backend = Backend(name, f"sqlite:///{workdir / 'bench.db'}", "memory://", workdir)
     else:
         import psycopg
 
-        database = f"bench_api_{os.getpid()}"
+        database = f"bench_api_{os.getpid()}_{tag}"
         with psycopg.connect(args.postgres_admin_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {database}")
             admin.execute(f"CREATE DATABASE {database}")
@@ -163,15 +168,19 @@ def make_backend(name: str, args: argparse.Namespace, workdir: Path) -> Backend:
             import redis
 
             client = redis.Redis.from_url(args.redis_url)
-            keys = list(client.scan_iter(f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
+            for pattern in (f"{prefix}*", f"huey.*{prefix.replace('-', '')}*"):
+                keys = list(client.scan_iter(pattern, count=1000))
+                if keys:
+                    client.delete(*keys)
             client.close()
 
         backend.cleanup += [drop_database, clear_counters]
     backend.env = {
         **os.environ,
-        "PORTAL_ENV": "production",
+        # SQLite + memory:// is the one-host set-up; production refuses memory:// limits with
+        # several gunicorn workers (each would count on its own), development only warns.
+        # Nothing else on the API's path depends on PORTAL_ENV but the HSTS header.
+        "PORTAL_ENV": "development" if name == "sqlite" else "production",
         "SECRET_KEY": secrets.token_urlsafe(32),
         "API_KEY_PEPPER": secrets.token_urlsafe(32),
         "PORTAL_INSTANCE_PATH": str(workdir / "instance"),
@@ -180,6 +189,9 @@ def make_backend(name: str, args: argparse.Namespace, workdir: Path) -> Backend:
         "RATELIMIT_KEY_PREFIX": prefix,
         "FLASK_APP": "wsgi",
     }
+    if name != "sqlite":  # production on PostgreSQL needs the shared queue (nothing is queued)
+        backend.env["TASK_QUEUE_URL"] = args.redis_url
+        backend.env["TASK_QUEUE_NAME"] = prefix
     return backend
 
 
@@ -269,13 +281,100 @@ def fill_key_table(backend: Backend, total: int) -> float:
     return time.monotonic() - started
 
 
+def fill_products(backend: Backend, published: int) -> float:
+    """Bulk-insert published products until the demo store has `published` of them, spread over
+    its markets (every product in the first market, every other one in the second too);
+    returns the seconds. The catalog's first page (by id) is then the same 20 products in a
+    store of 20 and in one of 100,000: the measurement sees the size of the tables alone."""
+    started = time.monotonic()
+    with app_for(backend):
+        from sqlalchemy import text
+
+        from portal.extensions import db
+
+        merchant_id = db.session.scalar(text("SELECT min(id) FROM merchants"))
+        existing = db.session.scalar(
+            text("SELECT count(*) FROM products WHERE merchant_id = :m AND published"),
+            {"m": merchant_id},
+        )
+        missing = published - existing
+        if missing <= 0:
+            return 0.0
+        postgres = db.engine.dialect.name == "postgresql"
+        rows = (
+            "FROM generate_series(1, :missing) AS n(i)"
+            if postgres
+            else "FROM (WITH RECURSIVE n(i) AS "
+            "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :missing) SELECT i FROM n)"
+        )
+        now = "now()" if postgres else "datetime('now')"
+        true = "true" if postgres else "1"
+        db.session.execute(
+            text(
+                "INSERT INTO products (merchant_id, name, description, price, currency, sku, "
+                "inventory, published, created_at, updated_at) "
+                f"SELECT :merchant, 'Bench product ' || i, 'A product of the bench.', "
+                f"100 + i % 9900, 'USD', 'BENCH-' || i, i % 100, {true}, {now}, {now} {rows}"
+            ),
+            {"merchant": merchant_id, "missing": missing},
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO product_markets (product_id, market_id) "
+                "SELECT p.id, m.id FROM products p JOIN markets m ON m.merchant_id = p.merchant_id "
+                "WHERE p.merchant_id = :merchant AND p.sku LIKE 'BENCH-%' "
+                "AND (m.id = (SELECT min(id) FROM markets WHERE merchant_id = :merchant) "
+                "OR p.id % 2 = 0)"
+            ),
+            {"merchant": merchant_id},
+        )
+        db.session.commit()
+        for table in ("products", "product_markets"):
+            db.session.execute(text(f"ANALYZE {table}"))
+        db.session.commit()
+    return time.monotonic() - started
+
+
+def bare_app() -> Any:
+    """Target 5's reference: a bare Flask app answering JSON (no extension, no hook, no data).
+
+    Served by gunicorn with the same gunicorn.conf.py: `gunicorn -c gunicorn.conf.py
+    'bench.api:bare_app()'`.
+    """
+    from flask import Flask
+
+    app = Flask("bare")
+
+    @app.get("/api/v1/key")
+    def key() -> dict[str, Any]:
+        return {
+            "id": 1,
+            "object": "api_key",
+            "type": "publishable",
+            "mode": "live",
+            "scopes": ["catalog:read", "cart:write", "checkout:create", "customer:auth"],
+            "market": None,
+            "rate_limit": 10_000,
+            "expires_at": None,
+        }
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
 # ---------------------------------------------------------------------------------------------
 # The server
 
 
 @contextlib.contextmanager
-def gunicorn(backend: Backend, workers: int, log: Path) -> Iterator[tuple[int, subprocess.Popen]]:
-    """gunicorn with gunicorn.conf.py on a free 127.0.0.1 port; stopped with SIGTERM afterwards."""
+def gunicorn(
+    backend: Backend, workers: int, log: Path, app: str | None = None
+) -> Iterator[tuple[int, subprocess.Popen]]:
+    """gunicorn with gunicorn.conf.py on a free 127.0.0.1 port (this project, or `app`);
+    stopped with SIGTERM afterwards."""
     port = free_port()
     env = {
         **backend.env,
@@ -286,7 +385,7 @@ def gunicorn(backend: Backend, workers: int, log: Path) -> Iterator[tuple[int, s
     }
     with log.open("ab") as output:
         server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"],
+            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", *([app] if app else [])],
             cwd=ROOT,
             env=env,
             stdout=output,
@@ -319,6 +418,19 @@ def worker_pids(master: int) -> list[int]:
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds (user + system) the server's workers have used so far."""
+    total = 0
+    for pid in worker_pids(master):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
 # ---------------------------------------------------------------------------------------------
 # wrk
 
@@ -333,6 +445,7 @@ class Sample:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    cpu_us: float = 0.0  # the server's workers' CPU time (user + system) per request
 
     @property
     def rate(self) -> float:
@@ -412,119 +525,288 @@ class Summary:
         return max(s.p99_ms for s in self.samples)
 
     @property
+    def cpu_us(self) -> float:
+        """The server workers' CPU per request over every round, in µs."""
+        return sum(s.cpu_us * s.requests for s in self.samples) / sum(
+            s.requests for s in self.samples
+        )
+
+    @property
     def failures(self) -> int:
         """Responses that were not 2xx, and socket errors."""
         return sum(s.non_2xx + s.socket_errors for s in self.samples)
 
 
-def interleaved(
-    wrk: str, port: int, endpoints: list[str], keys_file: Path, args: argparse.Namespace
-) -> dict[str, Summary]:
-    """Warm every endpoint up, then `rounds` rounds that alternate between the endpoints."""
-    for endpoint in endpoints:
-        run_wrk(wrk, port, endpoint, keys_file, args, args.warmup)
-    samples: dict[str, list[Sample]] = {endpoint: [] for endpoint in endpoints}
+@dataclass
+class Target:
+    """One server and endpoint that wrk rounds alternate over."""
+
+    label: str
+    port: int
+    endpoint: str
+    keys_file: Path
+    master: int = 0  # gunicorn's master pid: its workers' CPU is measured around each run
+
+
+@dataclass
+class Measured:
+    """The rounds of each target, and the load average at the start of each round."""
+
+    summaries: dict[str, Summary]
+    loads: list[float]
+
+    def ratios(self, label: str, reference: str) -> list[float]:
+        """`label`'s req/s over `reference`'s, round by round (the rounds alternate)."""
+        return [
+            mine.rate / theirs.rate
+            for mine, theirs in zip(
+                self.summaries[label].samples, self.summaries[reference].samples, strict=True
+            )
+        ]
+
+
+def interleaved(wrk: str, targets: list[Target], args: argparse.Namespace) -> Measured:
+    """Warm every target up, then `rounds` rounds alternating between the targets (the order
+    reversed every other round, so no target always follows the same one)."""
+    for target in targets:
+        run_wrk(wrk, target.port, target.endpoint, target.keys_file, args, args.warmup)
+    samples: dict[str, list[Sample]] = {target.label: [] for target in targets}
+    loads: list[float] = []
     for number in range(args.rounds):
-        order = endpoints if number % 2 == 0 else list(reversed(endpoints))
-        for endpoint in order:
-            samples[endpoint].append(run_wrk(wrk, port, endpoint, keys_file, args, args.duration))
+        loads.append(os.getloadavg()[0])
+        order = targets if number % 2 == 0 else list(reversed(targets))
+        for target in order:
+            before = workers_cpu(target.master) if target.master else 0.0
+            sample = run_wrk(
+                wrk, target.port, target.endpoint, target.keys_file, args, args.duration
+            )
+            if target.master:
+                used = workers_cpu(target.master) - before
+                sample.cpu_us = used * 1e6 / max(sample.requests, 1)
+            samples[target.label].append(sample)
             print(
-                f"    round {number + 1}: {endpoint:8} {samples[endpoint][-1].rate:8.0f} req/s",
+                f"    round {number + 1}: {target.label:48} {sample.rate:8.0f} req/s "
+                f"(load {loads[-1]:.1f})",
                 flush=True,
             )
-    return {endpoint: Summary(endpoint, found) for endpoint, found in samples.items()}
+    loads.append(os.getloadavg()[0])
+    return Measured({label: Summary(label, found) for label, found in samples.items()}, loads)
 
 
 # ---------------------------------------------------------------------------------------------
 # The parts of a run
 
 
-def table(title: str, results: dict[str, Summary]) -> str:
-    """A Markdown table of one interleaved measurement."""
-    ceiling = results["healthz"].rate
-    lines = [
-        f"#### {title}",
+def _load_line(measured: Measured) -> str:
+    return (
+        f"Load average (1 min) during the rounds: {min(measured.loads):.1f} to "
+        f"{max(measured.loads):.1f} on {len(os.sched_getaffinity(0))} CPUs."
+    )
+
+
+def _spread(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f})"
+
+
+BARE = "bare Flask JSON `GET /api/v1/key`"
+PROJECT_KEY = "project `GET /api/v1/key`"
+
+
+def floor_table(label: str, measured: Measured, target: float) -> tuple[str, dict[str, Any]]:
+    """Target 5: the project against the bare Flask app, both under gunicorn."""
+    rows = [
+        f"#### Target 5, {label}: the project against a bare Flask app under gunicorn",
         "",
-        "| endpoint | req/s | ratio to /healthz | p50 ms | p99 ms | worst p99 ms | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server and endpoint | req/s | ratio to bare Flask | ratio per round, median "
+        "(range) | workers' CPU µs/request | p50 ms | p99 ms | worst p99 ms | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for endpoint, summary in results.items():
-        lines.append(
-            f"| `GET {ENDPOINTS[endpoint][0]}` | {summary.rate:,.0f} | "
-            f"{summary.rate / ceiling:.2f} | {summary.p50:.1f} | {summary.p99:.1f} | "
-            f"{summary.worst_p99:.1f} | {summary.failures} |"
+    numbers: dict[str, Any] = {}
+    reference = measured.summaries[BARE].rate
+    for name, summary in measured.summaries.items():
+        per_round = measured.ratios(name, BARE)
+        rows.append(
+            f"| {name} | {summary.rate:,.0f} | {summary.rate / reference:.2f} | "
+            f"{_spread(per_round)} | {summary.cpu_us:,.0f} | {summary.p50:.1f} | "
+            f"{summary.p99:.1f} | {summary.worst_p99:.1f} | {summary.failures} |"
         )
-    return "\n".join(lines) + "\n"
+        numbers[name] = {**_numbers(summary), "ratio": round(summary.rate / reference, 3)}
+    # The verdict goes by the median of the rounds' ratios: each round measures both servers
+    # back to back, so a round disturbed by another process moves one ratio, not the median.
+    overall = measured.summaries[PROJECT_KEY].rate / reference
+    ratio = statistics.median(measured.ratios(PROJECT_KEY, BARE))
+    verdict = "met" if ratio >= target else "not met"
+    rows += [
+        "",
+        f"Target 5 ({label}): `/api/v1/key` at ≥ {target:.2f} of the bare app's req/s: "
+        f"**{ratio:.2f} (median of the rounds; {overall:.2f} over all rounds), {verdict}**.",
+        "",
+        _load_line(measured),
+    ]
+    numbers["target"] = {
+        "ratio": round(ratio, 3),
+        "overall": round(overall, 3),
+        "needed": target,
+        "met": ratio >= target,
+    }
+    numbers["load"] = measured.loads
+    return "\n".join(rows) + "\n", numbers
+
+
+def size_table(
+    label: str, args: argparse.Namespace, measured: Measured, fills: dict[str, float]
+) -> tuple[str, dict[str, Any]]:
+    """Target 6: the same endpoints on a small and a big database, two servers at once."""
+    small = f"{args.keys:,} keys / {args.products:,} products"
+    big = f"{args.big_keys:,} keys / {args.big_products:,} products"
+    rows = [
+        f"#### Target 6, {label}: {small} against {big}, two servers in alternating rounds",
+        "",
+        f"(the big database was filled with bulk SQL: keys in {fills['keys']:.0f} s, products "
+        f"in {fills['products']:.0f} s, then ANALYZEd; both catalogs' first page is the same "
+        f"{args.products} products)",
+        "",
+        f"| endpoint | req/s, {small} | req/s, {big} | change | change per round, median "
+        "(range) | workers' CPU µs/request small / big | p50 ms small / big | p99 ms small / big "
+        "| non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    numbers: dict[str, Any] = {"fill_seconds": fills}
+    verdicts = []
+    for endpoint in ("key", "catalog"):
+        one, other = measured.summaries[f"small {endpoint}"], measured.summaries[f"big {endpoint}"]
+        change = other.rate / one.rate - 1
+        per_round = [r - 1 for r in measured.ratios(f"big {endpoint}", f"small {endpoint}")]
+        rows.append(
+            f"| `GET {ENDPOINTS[endpoint][0]}` | {one.rate:,.0f} | {other.rate:,.0f} | "
+            f"{change:+.1%} | {statistics.median(per_round):+.1%} ({min(per_round):+.1%} to "
+            f"{max(per_round):+.1%}) | {one.cpu_us:,.0f} / {other.cpu_us:,.0f} | "
+            f"{one.p50:.1f} / {other.p50:.1f} | "
+            f"{one.p99:.1f} / {other.p99:.1f} | {one.failures + other.failures} |"
+        )
+        median = statistics.median(per_round)  # the verdict's figure, as for target 5
+        met = median >= -0.10
+        verdicts.append(
+            f"`{ENDPOINTS[endpoint][0]}` {median:+.1%} (median of the rounds; {change:+.1%} over "
+            f"all rounds), {'met' if met else 'not met'}"
+        )
+        numbers[endpoint] = {
+            "small": _numbers(one),
+            "big": _numbers(other),
+            "change": round(median, 4),
+            "overall": round(change, 4),
+            "met": met,
+        }
+    rows += [
+        "",
+        f"Target 6 ({label}): within 10% of the small database: **{'; '.join(verdicts)}**.",
+        "",
+        _load_line(measured),
+    ]
+    numbers["load"] = measured.loads
+    return "\n".join(rows) + "\n", numbers
+
+
+def first_page(port: int, keys_file: Path) -> dict[str, Any]:
+    """The catalog's first page as one of the keys sees it."""
+    token = keys_file.read_text().split()[0]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/catalog/products")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - 127.0.0.1
+        return json.loads(response.read())
 
 
 def measure_backend(
     name: str, args: argparse.Namespace, wrk: str, workdir: Path
 ) -> tuple[str, dict[str, Any]]:
-    """The interleaved measurement on one backend, then optionally 1,000 vs 1,000,000 keys."""
+    """Target 5 on one backend, then (unless --no-big) target 6."""
     report: list[str] = []
     numbers: dict[str, Any] = {}
-    backend = make_backend(name, args, workdir)
+    label = "SQLite + memory://" if name == "sqlite" else "PostgreSQL + Redis"
+    needed = 0.75 if name == "sqlite" else 0.50
+    small = make_backend(name, args, workdir / "small", "small")
+    big = make_backend(name, args, workdir / "big", "big") if args.big else None
     try:
-        print(f"== {name}: migrating and creating {args.keys} keys", flush=True)
-        keys_file = migrate_and_seed(backend, args.keys)
-        label = "SQLite + memory://" if name == "sqlite" else "PostgreSQL + Redis"
-        with gunicorn(backend, args.workers, workdir / "gunicorn.log") as (port, _server):
-            print(f"== {name}: {args.rounds} interleaved rounds of {args.duration}s", flush=True)
-            results = interleaved(wrk, port, list(ENDPOINTS), keys_file, args)
-            report.append(table(f"{label}, {args.keys:,} keys", results))
-            numbers["main"] = {e: _numbers(s, results) for e, s in results.items()}
-            if args.million:
-                small = interleaved(wrk, port, ["healthz", "key"], keys_file, args)
-                print(f"== {name}: filling the key table to {args.million:,} keys", flush=True)
-                seconds = fill_key_table(backend, args.million)
-                print(f"   ({seconds:.0f}s)", flush=True)
-                big = interleaved(wrk, port, ["healthz", "key"], keys_file, args)
-                report.append(_size_table(label, args, small, big, seconds))
-                numbers["table_size"] = {
-                    "small": {e: _numbers(s, small) for e, s in small.items()},
-                    "big": {e: _numbers(s, big) for e, s in big.items()},
-                    "fill_seconds": seconds,
-                }
+        print(f"== {name}: the small database ({args.keys:,} keys, {args.products} products)")
+        keys_small = migrate_and_seed(small, args.keys)
+        fill_products(small, args.products)
+        with contextlib.ExitStack() as servers:
+            port, small_server = servers.enter_context(
+                gunicorn(small, args.workers, workdir / "small.log")
+            )
+            bare, bare_server = servers.enter_context(
+                gunicorn(small, args.workers, workdir / "bare.log", app="bench.api:bare_app()")
+            )
+            print(f"== {name}: target 5, {args.rounds} alternating rounds of {args.duration}s")
+            measured = interleaved(
+                wrk,
+                [
+                    Target(BARE, bare, "key", keys_small, bare_server.pid),
+                    Target(PROJECT_KEY, port, "key", keys_small, small_server.pid),
+                    Target("project `GET /healthz`", port, "healthz", keys_small, small_server.pid),
+                    Target(
+                        "project `GET /api/v1/catalog/products`",
+                        port,
+                        "catalog",
+                        keys_small,
+                        small_server.pid,
+                    ),
+                ],
+                args,
+            )
+            text, numbers["target_5"] = floor_table(label, measured, needed)
+            report.append(text)
+            print(text, flush=True)
+            if big is None:
+                return "\n".join(report), numbers
+            print(f"== {name}: the big database ({args.big_keys:,} keys, {args.big_products:,})")
+            keys_big = migrate_and_seed(big, args.keys)
+            fills = {
+                "keys": fill_key_table(big, args.big_keys),
+                "products": fill_products(big, args.big_products),
+            }
+            print(f"   filled: keys {fills['keys']:.0f}s, products {fills['products']:.0f}s")
+            big_port, big_server = servers.enter_context(
+                gunicorn(big, args.workers, workdir / "big.log")
+            )
+            pages = [first_page(port, keys_small), first_page(big_port, keys_big)]
+            ids = [[item["id"] for item in page["data"]] for page in pages]
+            print(
+                f"   first pages: {len(ids[0])} and {len(ids[1])} products, has_more "
+                f"{pages[0]['has_more']} / {pages[1]['has_more']}"
+            )
+            if len(ids[0]) != len(ids[1]) or not pages[1]["has_more"]:
+                raise SystemExit(f"the two catalogs' first pages differ: {ids}")
+            print(f"== {name}: target 6, {args.rounds} alternating rounds of {args.duration}s")
+            measured = interleaved(
+                wrk,
+                [
+                    Target("small key", port, "key", keys_small, small_server.pid),
+                    Target("big key", big_port, "key", keys_big, big_server.pid),
+                    Target("small catalog", port, "catalog", keys_small, small_server.pid),
+                    Target("big catalog", big_port, "catalog", keys_big, big_server.pid),
+                ],
+                args,
+            )
+            text, numbers["target_6"] = size_table(label, args, measured, fills)
+            report.append(text)
+            print(text, flush=True)
     finally:
-        backend.close()
+        small.close()
+        if big is not None:
+            big.close()
     return "\n".join(report), numbers
 
 
-def _numbers(summary: Summary, results: dict[str, Summary]) -> dict[str, float]:
+def _numbers(summary: Summary) -> dict[str, float]:
     return {
         "rate": round(summary.rate, 1),
-        "ratio": round(summary.rate / results["healthz"].rate, 3),
         "p50_ms": round(summary.p50, 2),
         "p99_ms": round(summary.p99, 2),
         "worst_p99_ms": round(summary.worst_p99, 2),
+        "cpu_us_per_request": round(summary.cpu_us, 1),
         "failures": summary.failures,
     }
-
-
-def _size_table(
-    label: str,
-    args: argparse.Namespace,
-    small: dict[str, Summary],
-    big: dict[str, Summary],
-    fill_seconds: float,
-) -> str:
-    lines = [
-        f"#### {label}: `GET /api/v1/key` with {args.keys:,} vs {args.million:,} keys",
-        "",
-        f"(the table was filled with random hashes in {fill_seconds:.0f} s, then ANALYZEd)",
-        "",
-        "| keys in the table | /api/v1/key req/s | /healthz req/s | ratio | p50 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for count, results in ((args.keys, small), (args.million, big)):
-        key, ceiling = results["key"], results["healthz"]
-        lines.append(
-            f"| {count:,} | {key.rate:,.0f} | {ceiling.rate:,.0f} | "
-            f"{key.rate / ceiling.rate:.2f} | {key.p50:.1f} | {key.p99:.1f} |"
-        )
-    change = big["key"].rate / small["key"].rate - 1
-    lines += ["", f"Change in /api/v1/key req/s: {change:+.1%}."]
-    return "\n".join(lines) + "\n"
 
 
 def crash_loss(args: argparse.Namespace, wrk: str, workdir: Path) -> tuple[str, dict[str, Any]]:
@@ -626,14 +908,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per endpoint")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--keys", type=int, default=1000, help="keys created through the service")
     parser.add_argument(
-        "--million",
-        type=int,
-        nargs="?",
-        const=1_000_000,
-        default=0,
-        help="also compare /api/v1/key with the key table filled to this many keys",
+        "--keys", type=int, default=1000, help="keys created through the service, per database"
+    )
+    parser.add_argument(
+        "--products", type=int, default=20, help="published products of the small database"
+    )
+    parser.add_argument(
+        "--big-keys", type=int, default=1_000_000, help="keys in the big database (bulk SQL)"
+    )
+    parser.add_argument(
+        "--big-products", type=int, default=100_000, help="products of the big database"
+    )
+    parser.add_argument(
+        "--no-big", dest="big", action="store_false", help="target 5 only (no big database)"
     )
     parser.add_argument(
         "--crash-loss", action="store_true", help="measure usage lost on a worker SIGKILL"
@@ -685,9 +973,11 @@ def main(argv: list[str] | None = None) -> None:
             f"- command: `{command}`",
             f"- machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']}, {info['os']}",
             f"- Python {info['python']}, {wrk_version.split(chr(10))[0].strip()}",
-            f"- gunicorn.conf.py with {args.workers} sync workers; wrk -t{args.wrk_threads} "
-            f"-c{args.connections}, {args.rounds} rounds x {args.duration}s per endpoint, "
-            f"interleaved, after {args.warmup}s of warm-up; access log off",
+            f"- every server: gunicorn.conf.py with {args.workers} sync workers, access log off; "
+            f"wrk -t{args.wrk_threads} -c{args.connections}, {args.rounds} rounds x "
+            f"{args.duration}s per server and endpoint, alternating, after {args.warmup}s of "
+            "warm-up each",
+            f"- load average (1 min) at the start: {load_before[0]:.1f}",
             "",
         ]
         numbers: dict[str, Any] = {"machine": info, "command": command}
@@ -697,7 +987,6 @@ def main(argv: list[str] | None = None) -> None:
             text, found = measure_backend(name, args, wrk, part_dir)
             report.append(text)
             numbers[name] = found
-            print(text, flush=True)
         if args.crash_loss:
             part_dir = workdir / "crash"
             part_dir.mkdir()

@@ -3,6 +3,11 @@
 The web process only enqueues; `flask --app wsgi worker` runs the consumer. Tasks are small
 functions taking ids (or an already rendered message), each run inside an app context.
 
+Every host runs a worker on the same queue, and each consumer's scheduler looks for due
+periodic tasks once a minute: huey alone would enqueue them once per consumer. So a consumer
+first claims the minute in the queue's storage (`claim_periodic_minute`); the one that gets the
+claim enqueues that minute's periodic tasks, every other consumer skips them.
+
 A job that must run every minute is one line in EVERY_MINUTE_JOBS ("module:function", no
 arguments, idempotent: it may run late or, rarely, twice). For example
     "portal.store.checkouts:expire_due_checkouts",
@@ -10,6 +15,7 @@ arguments, idempotent: it may run late or, rarely, twice). For example
 
 from __future__ import annotations
 
+import datetime
 import functools
 import importlib
 import logging
@@ -34,8 +40,46 @@ EVERY_MINUTE_JOBS: tuple[str, ...] = (
     "portal.webhooks.delivery:pump",
 )
 
+# A claim outlives its minute by far: hosts whose clocks differ by less than this still agree.
+PERIODIC_CLAIM_SECONDS = 3600
+
+
+class PortalHuey(Huey):
+    """huey whose consumers share the periodic schedule: one enqueues each minute's tasks."""
+
+    def read_periodic(self, timestamp: datetime.datetime | None) -> list[Any]:
+        """The periodic tasks due at `timestamp`, if this consumer is the first to claim its
+        minute; none if another consumer of the queue already did."""
+        due = super().read_periodic(timestamp)
+        if not due:
+            return due
+        minute = (timestamp or self._get_timestamp()).strftime("%Y-%m-%dT%H:%M")
+        if claim_periodic_minute(self, minute):
+            logger.info("Periodic tasks of %s: enqueued by this worker", minute)
+            return due
+        logger.info("Periodic tasks of %s: already enqueued by another worker", minute)
+        return []
+
+
+def claim_periodic_minute(queue: Huey, minute: str) -> bool:
+    """Claim `minute` ("YYYY-MM-DDTHH:MM") for this consumer; False if another one has it.
+
+    On Redis, one SET NX with an expiry. On the other storages (SQLite: one host) huey's atomic
+    put_if_empty, and the minute before is dropped, as no consumer reads it any more.
+    """
+    key = f"{queue.name}.periodic.{minute}"
+    storage = queue.storage
+    if isinstance(storage, RedisStorage):
+        return bool(storage.conn.set(key, b"1", nx=True, ex=PERIODIC_CLAIM_SECONDS))
+    if not queue.put_if_empty(key, "1"):
+        return False
+    previous = datetime.datetime.strptime(minute, "%Y-%m-%dT%H:%M") - datetime.timedelta(minutes=1)
+    queue.delete(f"{queue.name}.periodic.{previous:%Y-%m-%dT%H:%M}")
+    return True
+
+
 # Bound to a real queue by init_app(); until then nothing can be enqueued anywhere durable.
-huey = Huey("portal", results=False, utc=True, storage_class=MemoryStorage)
+huey = PortalHuey("portal", results=False, utc=True, storage_class=MemoryStorage)
 _bound: dict[str, Flask] = {}
 
 
@@ -133,12 +177,14 @@ def _take_every_minute_lock(now: float) -> bool:
 def every_minute() -> None:
     """The periodic task: every EVERY_MINUTE_JOBS line, once a minute, one run at a time.
 
-    Each host's worker schedules it, so the queue-wide lock keeps two runs from overlapping.
+    One worker of the queue enqueues it each minute (PortalHuey.read_periodic); the queue-wide
+    lock keeps a run that lasts past its minute from overlapping the next one.
     """
     if not _take_every_minute_lock(time.time()):
         logger.info("Every-minute jobs still running elsewhere: this run is skipped")
         return
     try:
         run_jobs()
+        logger.info("Every-minute jobs ran")
     finally:
         huey.delete(EVERY_MINUTE_LOCK)

@@ -183,6 +183,7 @@ def make_backend(name: str, args: argparse.Namespace, workdir: Path, tag: str = 
         "PORTAL_ENV": "development" if name == "sqlite" else "production",
         "SECRET_KEY": secrets.token_urlsafe(32),
         "API_KEY_PEPPER": secrets.token_urlsafe(32),
+        "PORTAL_URL": "https://keys.shop-platform.example",
         "PORTAL_INSTANCE_PATH": str(workdir / "instance"),
         "DATABASE_URL": backend.database_url,
         "RATELIMIT_STORAGE_URI": backend.storage_uri,

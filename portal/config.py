@@ -99,11 +99,15 @@ def load_config(instance_path: Path, environ: dict[str, str] | None = None) -> d
         raise ConfigError(f"PORTAL_ENV must be development or production, not {portal_env!r}.")
     production = portal_env == "production"
     if production:
-        missing = [name for name in ("SECRET_KEY", "API_KEY_PEPPER") if not env.get(name)]
+        # PORTAL_URL: mail links (sign-up confirmation, invitations) and the API document's
+        # servers are built from it, never from a request's Host header.
+        required = ("SECRET_KEY", "API_KEY_PEPPER", "PORTAL_URL")
+        missing = [name for name in required if not env.get(name)]
         if missing:
-            raise ConfigError(
-                f"PORTAL_ENV=production needs {' and '.join(missing)} in the environment."
+            names = (
+                ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
             )
+            raise ConfigError(f"PORTAL_ENV=production needs {names} in the environment.")
     secret_key = env.get("SECRET_KEY") or _instance_secret(instance_path, "secret_key")
     pepper = env.get("API_KEY_PEPPER") or _instance_secret(instance_path, "api_key_pepper")
     config = {

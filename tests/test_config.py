@@ -17,16 +17,21 @@ from tests.scale.conftest import free_port, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SECRETS = {"SECRET_KEY": "s" * 48, "API_KEY_PEPPER": "p" * 48}
+SECRETS = {
+    "SECRET_KEY": "s" * 48,
+    "API_KEY_PEPPER": "p" * 48,
+    "PORTAL_URL": "https://keys.shop-platform.example",
+}
 
 
 @pytest.mark.parametrize(
     ("environ", "missing"),
     [
-        ({}, "SECRET_KEY and API_KEY_PEPPER"),
-        ({"API_KEY_PEPPER": "p" * 48}, "SECRET_KEY"),
-        ({"SECRET_KEY": "s" * 48}, "API_KEY_PEPPER"),
-        ({"SECRET_KEY": "", "API_KEY_PEPPER": ""}, "SECRET_KEY and API_KEY_PEPPER"),
+        ({}, "SECRET_KEY, API_KEY_PEPPER and PORTAL_URL"),
+        ({"API_KEY_PEPPER": "p" * 48, "PORTAL_URL": "https://k.example"}, "needs SECRET_KEY in"),
+        ({"SECRET_KEY": "s" * 48, "PORTAL_URL": "https://k.example"}, "needs API_KEY_PEPPER in"),
+        ({"SECRET_KEY": "s" * 48, "API_KEY_PEPPER": "p" * 48}, "needs PORTAL_URL in"),
+        ({"SECRET_KEY": "", "API_KEY_PEPPER": "", "PORTAL_URL": ""}, "SECRET_KEY, API_KEY_PEPPER"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(

@@ -112,6 +112,7 @@ class ServerFactory:
             "PORTAL_ENV": "production",
             "SECRET_KEY": self.app.config["SECRET_KEY"],
             "API_KEY_PEPPER": self.app.config["API_KEY_PEPPER"].decode(),
+            "PORTAL_URL": "https://keys.shop-platform.example",
             "DATABASE_URL": self.app.config["SQLALCHEMY_DATABASE_URI"],
             "PORTAL_INSTANCE_PATH": str(self.tmp_path / "instance"),
             "RATELIMIT_KEY_PREFIX": f"scale-{secrets.token_hex(6)}",

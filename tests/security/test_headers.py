@@ -183,6 +183,7 @@ def production_app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "s" * 48)
     monkeypatch.setenv("API_KEY_PEPPER", "p" * 48)
+    monkeypatch.setenv("PORTAL_URL", "https://keys.shop-platform.example")
     application = create_app(conftest.test_config(database_url, PORTAL_ENV="production"))
     with application.app_context():
         yield application

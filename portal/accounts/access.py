@@ -108,7 +108,11 @@ def login_required(view: View) -> View:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if g.user is None:
-            login = url_for("accounts.login", next=request.full_path.rstrip("?"))
+            if pending_sign_in() is not None:
+                # The password was right and the code step still waits: go back to it.
+                login = url_for("twofactor.challenge")
+            else:
+                login = url_for("accounts.login", next=request.full_path.rstrip("?"))
             if request.headers.get("HX-Request") == "true":
                 # Following a redirect, htmx would swap the sign-in page into a fragment's place.
                 return full_redirect(login)

@@ -14,6 +14,9 @@
     });
   }
 
+  // Copy buttons need this script: without it the stylesheet hides them (html:not(.js)).
+  document.documentElement.classList.add("js");
+
   // Copy buttons: data-copy names the input whose value to copy.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");

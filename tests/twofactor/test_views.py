@@ -116,6 +116,8 @@ def test_the_right_code_turns_it_on_and_shows_the_recovery_codes_once(
     codes = [text(code) for code in page.select(".recovery-codes code")]
     assert len(codes) == 10 and all(re.fullmatch(r"[a-z2-9]{5}-[a-z2-9]{5}", c) for c in codes)
     assert "will not be shown again" in text(page)
+    copy = page.find("button", string="Copy codes")
+    assert page.find(id=copy["data-copy"]).string.split("\n") == codes  # all ten, one a line
     assert response.headers["Cache-Control"] == "no-store"
     db.session.expire_all()
     assert user.two_factor_enabled and user.totp_secret == secret
@@ -175,7 +177,7 @@ def test_sign_in_stops_at_the_code_step(
         assert response.status_code == 303 and response.headers["Location"] == CHALLENGE
     assert not _is_signed_in(client)
     keys = client.get("/settings/api-keys")
-    assert keys.status_code == 302 and keys.headers["Location"].startswith("/auth/login")
+    assert keys.status_code == 302 and keys.headers["Location"] == CHALLENGE  # back to the code
     page = client.get(CHALLENGE)
     assert page.status_code == 200
     assert "Enter your code" in text(html(page))
@@ -343,7 +345,6 @@ def test_a_pending_sign_in_is_no_sign_in_in_another_browser(
         "/settings/audit",
         "/settings/store",
         SETUP,
-        "/",
     ],
 )
 def test_the_code_step_cannot_be_skipped(
@@ -354,7 +355,19 @@ def test_the_code_step_cannot_be_skipped(
     response = client.get(path)
 
     assert response.status_code == 302
-    assert response.headers["Location"].startswith("/auth/login")
+    assert response.headers["Location"] == CHALLENGE  # the code step, still waiting
+    assert not _is_signed_in(client)
+
+
+def test_the_front_door_is_still_the_sign_in_page(
+    client: FlaskClient, user: User, member: TwoFactor
+) -> None:
+    password_step(client, user.email)
+
+    response = client.get("/")
+
+    assert response.status_code == 302 and response.headers["Location"] == "/auth/login"
+    assert not _is_signed_in(client)
 
 
 def test_a_forged_session_naming_the_user_signs_nobody_in(

@@ -113,12 +113,15 @@ def change_role(member_id: int) -> Response:
     return _back()
 
 
-@bp.route("/settings/members/<int:member_id>/remove", methods=["POST"])
+@bp.route("/settings/members/<int:member_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(member_id: int) -> Response:
-    """Take a member out of the store."""
+    """Confirm, then take a member out of the store."""
     member = _member_or_404(member_id)
-    if ConfirmForm().validate_on_submit():
+    form = ConfirmForm()
+    if request.method == "GET":
+        return render_page_or_block("members/remove.html", "main", member=member, form=form)
+    if form.validate_on_submit():
         email = member.user.email
         try:
             service.remove(_manager(), member)

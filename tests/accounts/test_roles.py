@@ -242,6 +242,11 @@ ROUTES = [
     ),
     Route(
         "members.remove",
+        "GET",
+        lambda store: f"/settings/members/{store.extra_membership_id}/remove",
+    ),
+    Route(
+        "members.remove",
         "POST",
         lambda store: f"/settings/members/{store.extra_membership_id}/remove",
     ),

@@ -125,7 +125,9 @@ def _sign_up_sign_out_and_sign_in_again(page, live_app: tuple[Flask, str]) -> No
     page.get_by_role("link", name="New API key").click()
     expect(page.locator("h1")).to_have_text("Confirm your email first")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    page.screenshot(path=str(SCREENSHOTS / "confirm-first-phone.png"), full_page=True)
+    page.screenshot(
+        path=str(SCREENSHOTS / "confirm-first-phone.png"), full_page=True, caret="initial"
+    )
     # The mail's link confirms the store: the banner goes, the welcome shows.
     [mail] = [m for m in saved_mails(app.config["MAIL_DIR"]) if m["To"] == "signup@shop.test"]
     page.goto(base_url + confirmation_path(mail))

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from portal.mail import saved_mails
-from tests.browser.conftest import open_tab, sign_in
+from tests.browser.conftest import PHONE, SCREENSHOTS, open_tab, sign_in
 from tests.conftest import PASSWORD, make_key, make_user
 
 
@@ -58,3 +58,24 @@ def test_invite_a_viewer_who_accepts_in_another_browser(
 
     page.reload()
     assert "team-viewer@shop.test" in page.locator("table").first.inner_text()
+    # On a phone the members are cards: every control on screen, no sideways scroll.
+    page.set_viewport_size(PHONE)
+    page.reload()
+    tables = page.locator("table")
+    for index in range(tables.count()):
+        fits = tables.nth(index).evaluate("table => table.scrollWidth <= table.clientWidth + 1")
+        assert fits, f"table {index} scrolls sideways at 390 px"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(SCREENSHOTS / "members-phone.png"), full_page=True, caret="initial")
+
+    # Removing asks first; Cancel keeps the member, the confirmation removes them.
+    page.get_by_role("link", name="Remove team-viewer@shop.test").click()
+    page.get_by_role("heading", name="Remove member").wait_for()
+    assert "Remove team-viewer@shop.test (viewer) from Team Shop?" in page.inner_text("main")
+    page.get_by_role("link", name="Cancel").click()
+    page.get_by_role("heading", name="Members").wait_for()
+    assert "team-viewer@shop.test" in page.locator("table").first.inner_text()
+    page.get_by_role("link", name="Remove team-viewer@shop.test").click()
+    page.get_by_role("button", name="Remove member").click()
+    page.get_by_text("team-viewer@shop.test is no longer a member").wait_for()
+    assert "team-viewer@shop.test" not in page.locator("table").first.inner_text()

@@ -19,7 +19,15 @@ from portal.keys.models import AuditEvent
 from portal.members.models import Invitation
 from tests.conftest import csrf_token, sign_in
 from tests.factories import PASSWORD, make_key
-from tests.helpers import HX, field_errors, html, row_counts, text
+from tests.helpers import (
+    HX,
+    assert_fragment,
+    assert_full_page,
+    field_errors,
+    html,
+    row_counts,
+    text,
+)
 
 MEMBERS = "/settings/members"
 
@@ -328,7 +336,8 @@ def test_a_viewer_sees_the_members_but_no_controls(
 
     assert "owner@shop.test" in text(page)
     assert page.find("form", attrs={"action": f"{MEMBERS}/invite"}) is None
-    assert page.find("button", string="Remove") is None
+    assert page.find(["a", "button"], string="Remove") is None
+    assert "owner@shop.test" in text(page.find("table"))  # the list itself is there
 
 
 def test_an_unconfirmed_owner_cannot_invite(client: FlaskClient, owner: User) -> None:
@@ -358,3 +367,25 @@ def test_accepting_an_invitation_confirms_an_unconfirmed_account(
     assert joined.status_code == 303
     db.session.expire_all()
     assert accounts.find_user("dev@shop.test").email_confirmed_at is not None  # the link proved it
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_remove_asks_first_and_the_confirmation_removes(
+    app: Flask, client: FlaskClient, owner: User, last_link: Callable[[], str], htmx: bool
+) -> None:
+    member = _join(app, client, "dev@shop.test", "developer", last_link)
+    row = accounts.membership_of(owner.merchant_id, accounts.find_user("dev@shop.test").id)
+    link = html(client.get(MEMBERS)).find("a", attrs={"aria-label": "Remove dev@shop.test"})
+    before = row_counts()
+
+    asked = client.get(link["href"], headers=HX if htmx else {})
+
+    assert asked.status_code == 200
+    page = assert_fragment(asked) if htmx else assert_full_page(asked)
+    assert "Remove dev@shop.test (developer) from Shop One?" in text(page)
+    assert row_counts() == before  # asking changes nothing
+    assert member.get("/settings/api-keys").status_code == 200
+    removed = form_post(client, link["href"], htmx=htmx)
+    assert removed.status_code == (200 if htmx else 303)
+    assert db.session.get(Membership, row.id) is None
+    assert member.get("/settings/api-keys").status_code == 302  # signed out

@@ -53,9 +53,13 @@ class RateWindow:
     remaining: int
     reset_in: int
     allowed: bool = True
-    # The merchant version the same storage call read (see portal.versions); None if not asked
-    # or unknown (memory:// or the per-process fallback), "" when no version was ever set.
-    version: str | None = None
+    # The merchant versions the same storage call read (see portal.versions), by their storage
+    # key; None if not asked or unknown (memory:// or the per-process fallback).
+    versions: dict[str, str] | None = None
+
+    def version(self, name: str) -> str | None:
+        """The version read under storage key `name`, or None."""
+        return None if self.versions is None else self.versions.get(name)
 
     def headers(self) -> dict[str, str]:
         """The RateLimit-* headers (reset in seconds, not an epoch)."""
@@ -84,12 +88,14 @@ class Counter:
 class Store(Protocol):
     """A place for counters; `hit` is one storage operation."""
 
-    def hit(self, counter: Counter, stop_at_limit: bool, version_key: str | None) -> RateWindow:
+    def hit(
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...]
+    ) -> RateWindow:
         """Count one request on `counter` and say where it stands.
 
         With `stop_at_limit`, a counter already at its limit is not counted further (the answer
-        is a refusal), so a flood never lengthens or inflates it. With `version_key`, the same
-        operation reads that version, if the storage can.
+        is a refusal), so a flood never lengthens or inflates it. With `version_keys`, the same
+        operation reads those versions, if the storage can.
         """
         ...
 
@@ -112,7 +118,7 @@ class MemoryStore:
         return entry
 
     def hit(
-        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """See `Store.hit` (no versions in memory)."""
         now = time.monotonic()
@@ -129,26 +135,37 @@ class MemoryStore:
             return counter.stands_at(int(entry[0]), entry[1] - now)
 
 
-# KEYS: the counter, optionally a version to read. ARGV: the window in ms, stop at the limit
-# ('1' or '0'), the limit. Returns {count, ttl in ms, version ('' when unset or not asked)}.
+# KEYS: the counter, then any versions to read. ARGV: the window in ms, stop at the limit
+# ('1' or '0'), the limit. Returns {count, ttl in ms, each version}. A version that is missing
+# (never set, or Redis restarted empty or evicted it) is set here to one made of Redis's clock,
+# never seen before, so a process cannot mistake it for a version it cached under.
 HIT_SCRIPT = """
-local version = ''
-if KEYS[2] then
-  version = redis.call('GET', KEYS[2]) or ''
+local answer = {0, 0}
+local now = nil
+for i = 2, #KEYS do
+  local version = redis.call('GET', KEYS[i])
+  if not version then
+    if not now then now = redis.call('TIME') end
+    version = 't' .. now[1] .. '.' .. now[2]
+    redis.call('SET', KEYS[i], version)
+  end
+  answer[i + 1] = version
 end
 if ARGV[2] == '1' then
   local used = tonumber(redis.call('GET', KEYS[1]) or '0')
   if used >= tonumber(ARGV[3]) then
-    return {used + 1, redis.call('PTTL', KEYS[1]), version}
+    answer[1] = used + 1
+    answer[2] = redis.call('PTTL', KEYS[1])
+    return answer
   end
 end
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
+answer[1] = redis.call('INCR', KEYS[1])
+answer[2] = redis.call('PTTL', KEYS[1])
+if answer[2] < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+  answer[2] = tonumber(ARGV[1])
 end
-return {count, ttl, version}
+return answer
 """
 
 
@@ -178,28 +195,27 @@ class RedisStore:
         return self._script
 
     def hit(
-        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """See `Store.hit`."""
         script = self._connect()
-        keys = [counter.key] if version_key is None else [counter.key, version_key]
-        count, ttl_ms, version = script(
-            keys=keys,
+        count, ttl_ms, *versions = script(
+            keys=[counter.key, *version_keys],
             args=[counter.window * 1000, 1 if stop_at_limit else 0, counter.limit],
         )
         reset = int(ttl_ms) / 1000 if ttl_ms > 0 else counter.window
         window = counter.stands_at(int(count), reset)
-        if version_key is None:
+        if not version_keys:
             return window
-        text = version.decode() if isinstance(version, bytes) else str(version)
-        return dataclasses.replace(window, version=text)
+        texts = (v.decode() if isinstance(v, bytes) else str(v) for v in versions)
+        return dataclasses.replace(window, versions=dict(zip(version_keys, texts, strict=True)))
 
 
 class LimitsStore:
     """Any other storage Flask-Limiter was configured with, through `limits` (a few calls)."""
 
     def hit(
-        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """See `Store.hit` (no versions)."""
         storage = limiter.limiter.storage
@@ -245,7 +261,7 @@ class Counters:
         return isinstance(self._shared, RedisStore)
 
     def hit(
-        self, counter: Counter, stop_at_limit: bool = False, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool = False, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """One operation on the shared storage, or on the fallback while it is down.
 
@@ -256,13 +272,15 @@ class Counters:
         done = counted.get(counter.key)
         if done is not None:
             return done
-        counted[counter.key] = window = self._hit(counter, stop_at_limit, version_key)
+        counted[counter.key] = window = self._hit(counter, stop_at_limit, version_keys)
         return window
 
-    def _hit(self, counter: Counter, stop_at_limit: bool, version_key: str | None) -> RateWindow:
+    def _hit(
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...]
+    ) -> RateWindow:
         if time.monotonic() >= self._retry_at:
             try:
-                result = self._shared.hit(counter, stop_at_limit, version_key)
+                result = self._shared.hit(counter, stop_at_limit, version_keys)
             except Exception as error:  # any storage failure: never turn it into a 500
                 with self._lock:
                     self._failures += 1
@@ -281,7 +299,7 @@ class Counters:
                         self._failures = 0
                     current_app.logger.warning("Rate limit storage recovered; limits are shared")
                 return result
-        return self._fallback.hit(counter, stop_at_limit, version_key)
+        return self._fallback.hit(counter, stop_at_limit, version_keys)
 
 
 def _counters() -> Counters:
@@ -310,7 +328,7 @@ def version_key(kind: str, merchant_id: int) -> str:
 
 
 def count_key_request(
-    key_id: int, rate_limit: int, per_client_ip: bool, version_key: str | None = None
+    key_id: int, rate_limit: int, per_client_ip: bool, version_keys: tuple[str, ...] = ()
 ) -> RateWindow:
     """Count a request on the key's limit: the key's alone, or each client IP's (public keys)."""
     counters = _counters()
@@ -318,22 +336,22 @@ def count_key_request(
     name = f"{counters.prefix}:api-key:{key_id}:{rate_limit}"
     if per_client_ip:
         name = f"{name}:ip:{_client_ip()}"
-    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS), version_key=version_key)
+    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS), version_keys=version_keys)
 
 
-def count_refusal(key_id: int, rate_limit: int, version_key: str | None = None) -> RateWindow:
+def count_refusal(key_id: int, rate_limit: int, version_keys: tuple[str, ...] = ()) -> RateWindow:
     """Count a request refused for its origin or IP range against the (key, client IP) allowance."""
     counters = _counters()
     name = f"{counters.prefix}:api-refused:{key_id}:{rate_limit}:{_client_ip()}"
     return counters.hit(
-        Counter(name, rate_limit, KEY_WINDOW_SECONDS), stop_at_limit=True, version_key=version_key
+        Counter(name, rate_limit, KEY_WINDOW_SECONDS), stop_at_limit=True, version_keys=version_keys
     )
 
 
-def record_auth_failure(version_key: str | None = None) -> RateWindow:
+def record_auth_failure(version_keys: tuple[str, ...] = ()) -> RateWindow:
     """Count a failed authentication of the client IP; refused (`allowed` false) once used up."""
     counters = _counters()
-    return counters.hit(_failure_counter(counters), stop_at_limit=True, version_key=version_key)
+    return counters.hit(_failure_counter(counters), stop_at_limit=True, version_keys=version_keys)
 
 
 def set_window(window: RateWindow) -> None:

@@ -346,3 +346,31 @@ def test_redis_restarted_empty_never_brings_back_an_old_answer(
     db.session.commit()  # a Core UPDATE: no version bump at all
     # The version the gate finds missing is set to a new one, never one cached before.
     assert client.get(LIST, headers=bearer(token)).get_json()["data"][0]["price"] == 5
+
+
+# --- the gate's one Redis call ---------------------------------------------------------------
+
+
+def test_the_script_reply_is_parsed_whole_or_not_at_all() -> None:
+    from portal.api.limits import ScriptError, _parse_reply
+
+    reply = b"*4\r\n:3\r\n:59000\r\n$5\r\nt1.23\r\n$0\r\n\r\n"
+    assert _parse_reply(reply) == [3, 59000, b"t1.23", b""]
+    for cut in range(len(reply)):
+        assert _parse_reply(reply[:cut]) is None  # incomplete: read more
+    with pytest.raises(ScriptError, match="NOSCRIPT"):
+        _parse_reply(b"-NOSCRIPT No matching script.\r\n")
+
+
+def test_a_redis_that_forgot_the_script_is_counted_once_all_the_same(
+    app: Flask, client: FlaskClient, user: User, mode: str
+) -> None:
+    if mode != "redis":
+        pytest.skip("Redis only")
+    _, token = make_key(user, "secret", rate_limit=50)
+    warm(client, token)
+    app.extensions["portal_versions"]._redis().script_flush()  # as after a Redis restart
+    response = client.get(KEY_URL, headers=bearer(token))
+    assert response.status_code == 200
+    assert response.headers["RateLimit-Remaining"] == "46"  # 4 requests, each counted once
+    assert not app.extensions["api_rate_limits"].degraded

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the portal application; `config` overrides settings read from the environment."""
     instance_path = Path(os.environ.get("PORTAL_INSTANCE_PATH", ROOT / "instance"))
-    app = Flask(
+    app = lean.PortalFlask(
         __name__,
         instance_path=str(instance_path),
         template_folder=str(ROOT / "templates"),

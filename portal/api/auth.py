@@ -422,18 +422,22 @@ def gate() -> Response | None:
 
 def _gate() -> Response | None:
     """The gate's steps; run again (counting nothing twice) when a cached row was stale."""
-    g.api_key = None
-    g.api_row_cache = None
-    g.api_row_merchant_id = None
-    g.api_legacy_header = "Authorization" not in request.headers and "X-API-Key" in request.headers
-    g.api_site_not_found = None
-    g.api_cors_origin = None
-    g.api_rate_window = None
-    g.api_local_cache = None
-    if request.method == "OPTIONS":
+    current = request._get_current_object()  # read several times below: one lookup each
+    environ = current.environ
+    view = current_app.view_functions.get(current.endpoint or "")
+    g._get_current_object().__dict__.update(
+        api_key=None,
+        api_row_cache=None,
+        api_row_merchant_id=None,
+        api_legacy_header="HTTP_AUTHORIZATION" not in environ and "HTTP_X_API_KEY" in environ,
+        api_site_not_found=None,
+        api_cors_origin=None,
+        api_rate_window=None,
+        api_local_cache=None,
+        api_view_versions=getattr(view, "reads_versions", ()),
+    )
+    if current.method == "OPTIONS":
         return cors.preflight_response()
-    view = current_app.view_functions.get(request.endpoint or "")
-    g.api_view_versions = getattr(view, "reads_versions", ())
     if is_public(view):
         if request.headers.get("Origin"):
             cors.allow_origin(request.headers["Origin"])

@@ -13,11 +13,12 @@ per merchant, market and page, and served again until the merchant's catalog cha
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request
-from werkzeug.http import generate_etag, quote_etag
+from werkzeug.http import generate_etag, http_date, quote_etag
 
 from portal import versions
 from portal.api import bp
@@ -144,6 +145,25 @@ def cacheable(body: dict[str, Any]) -> Response:
 VARY = "Authorization, X-API-Key, X-Site-ID"
 
 
+# Request headers that can make an answer conditional (304, 412) or partial (206).
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_RANGE",
+)
+_date: list[Any] = [0, ""]
+
+
+def _http_date_now() -> str:
+    """`Date` for this second, formatted once per second."""
+    now = int(time.time())
+    if _date[0] != now:
+        _date[:] = [now, http_date(now)]
+    return _date[1]
+
+
 def answer_response(answer: Answer) -> Response:
     """A kept answer as `cacheable` would send it (same headers), 304 on a matching ETag."""
     response = current_app.response_class(answer.body, mimetype="application/json")
@@ -155,7 +175,11 @@ def answer_response(answer: Answer) -> Response:
             ("ETag", quote_etag(answer.etag)),
         )
     )
-    return response.make_conditional(request)
+    environ = request.environ
+    if any(name in environ for name in CONDITIONAL_HEADERS):
+        return response.make_conditional(request)
+    response.headers["Date"] = _http_date_now()  # what make_conditional adds to a plain GET
+    return response
 
 
 @bp.get("/catalog/markets")

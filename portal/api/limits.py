@@ -36,6 +36,7 @@ from limits import RateLimitItem, parse
 from portal import versions
 from portal.api.errors import is_api_path
 from portal.extensions import limiter
+from portal.lean import append_headers, header_names
 
 DEFAULT_AUTH_FAILURE_LIMIT = "30/minute"
 KEY_WINDOW_SECONDS = 60
@@ -43,6 +44,7 @@ MAX_RETRY_DELAY_SECONDS = 60
 # A Redis that does not answer must not hold a request for long: the fallback takes over.
 STORAGE_TIMEOUT_SECONDS = 0.5
 EXTENSION_NAME = "api_rate_limits"
+RATE_LIMIT_HEADER_NAMES = frozenset({"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"})
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+unix://")
 
 
@@ -463,9 +465,12 @@ def add_rate_limit_headers(response: Response) -> Response:
     """RateLimit-* on every response to a request whose key was identified."""
     window = g.get("api_rate_window")
     if window is not None and is_api_path():
-        headers = response.headers
-        for name, value in window.headers().items():
-            headers[name] = value
+        if header_names(response).isdisjoint(RATE_LIMIT_HEADER_NAMES):
+            append_headers(response, window.headers().items())
+        else:  # a view set its own: replace them
+            headers = response.headers
+            for name, value in window.headers().items():
+                headers[name] = value
     return response
 
 

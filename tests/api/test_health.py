@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.extensions import db
 from tests.api.conftest import bearer
 
 
@@ -65,3 +66,5 @@ def test_healthz_in_production_carries_hsts(database_url: str) -> None:
     response = production.test_client().get("/healthz")
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    with production.app_context():
+        db.engine.dispose()

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from portal.accounts.models import User
 from portal.api import bp as api_bp
+from portal.extensions import db
 from portal.lean import API_PREFIX, is_lean_path
 from tests.conftest import csrf_token
 from tests.factories import bearer, make_key
@@ -127,6 +128,11 @@ def test_hooks_outside_the_portal_groups_still_run_for_api_requests(
 
     application.teardown_request(lambda _error: seen.append("teardown"))
     _, token = make_key(user, "publishable")
-    response = application.test_client().get("/api/v1/key", headers=bearer(token))
+    try:
+        response = application.test_client().get("/api/v1/key", headers=bearer(token))
+    finally:
+        with application.app_context():  # its key lookup holds a connection of its own
+            db.session.remove()
+            db.engine.dispose()
     assert response.status_code == 200
     assert seen == ["before", "after", "teardown"]

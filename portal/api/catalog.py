@@ -26,6 +26,7 @@ from portal.api.auth import reads_versions, require_scope, view_version
 from portal.api.pagination import list_response, page_params
 from portal.api.schemas.products import Market, MarketList, Product, ProductList
 from portal.api.tenancy import current_tenant
+from portal.lean import append_headers
 from portal.store import products
 from portal.store.common import ID_MAX
 
@@ -168,17 +169,17 @@ def answer_response(answer: Answer) -> Response:
     """A kept answer as `cacheable` would send it (same headers), 304 on a matching ETag."""
     response = current_app.response_class(answer.body, mimetype="application/json")
     max_age = int(current_app.config.get("CATALOG_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS))
-    response.headers.extend(
-        (
-            ("Cache-Control", f"private, max-age={max_age}"),
-            ("Vary", VARY),
-            ("ETag", quote_etag(answer.etag)),
-        )
-    )
+    headers = [
+        ("Cache-Control", f"private, max-age={max_age}"),
+        ("Vary", VARY),
+        ("ETag", quote_etag(answer.etag)),
+    ]
     environ = request.environ
     if any(name in environ for name in CONDITIONAL_HEADERS):
+        append_headers(response, headers)
         return response.make_conditional(request)
-    response.headers["Date"] = _http_date_now()  # what make_conditional adds to a plain GET
+    headers.append(("Date", _http_date_now()))  # what make_conditional adds to a plain GET
+    append_headers(response, headers)
     return response
 
 

@@ -13,8 +13,10 @@ script also reads the merchant's `keys` version (`portal.versions`, moved after 
 change to its keys, plan or markets): a cached row is used only when that version is the one it
 was read under; otherwise the gate runs again on a fresh row (counting the request once). So a
 key already seen costs one round trip (Redis) and none to the database, and revoking or editing a
-key takes effect on the next request in every process. Without Redis (memory://, or Redis down)
-nothing is cached: the row is read every request.
+key takes effect on the next request in every process. On a SQLite file without Redis, rows are
+kept per thread while `PRAGMA data_version` (one read per request) says no other connection
+committed (`lookup.LocalCache`). Otherwise (PostgreSQL with memory://, or Redis down) nothing is
+cached: the row is read every request.
 """
 
 from __future__ import annotations

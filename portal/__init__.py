@@ -77,14 +77,18 @@ def register_blueprints(app: Flask) -> None:
     from portal.web import bp as web_bp
     from portal.webhooks.views import bp as webhooks_bp
 
-    app.register_blueprint(web_bp)
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(keys_bp)
-    app.register_blueprint(usage_bp)
-    app.register_blueprint(customers_bp)
-    app.register_blueprint(members_bp)
-    app.register_blueprint(settings_bp)
-    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(web_bp)  # its security headers are for every response
+    # The pages' app-wide hooks (signed-in user, membership, roles, re-authentication) are not
+    # even called for the API and /healthz, which authenticate by key or not at all (g.user and
+    # g.membership stay unset there: read them with g.get).
+    with lean.portal_only_hooks(app):
+        app.register_blueprint(accounts_bp)
+        app.register_blueprint(keys_bp)
+        app.register_blueprint(usage_bp)
+        app.register_blueprint(customers_bp)
+        app.register_blueprint(members_bp)
+        app.register_blueprint(settings_bp)
+        app.register_blueprint(webhooks_bp)
     with lean.api_only_hooks(app):  # usage, CORS, rate-limit and legacy headers, API 404s
         recording.init_app(app)
         register_api(app)

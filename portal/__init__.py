@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the portal application; `config` overrides settings read from the environment."""
     instance_path = Path(os.environ.get("PORTAL_INSTANCE_PATH", ROOT / "instance"))
-    app = Flask(
+    app = lean.PortalFlask(
         __name__,
         instance_path=str(instance_path),
         template_folder=str(ROOT / "templates"),
@@ -78,16 +78,20 @@ def register_blueprints(app: Flask) -> None:
     from portal.web import bp as web_bp
     from portal.webhooks.views import bp as webhooks_bp
 
-    app.register_blueprint(web_bp)
-    app.register_blueprint(accounts_bp)
-    # Right after the role check: a store's two-factor requirement comes before re-auth.
-    app.register_blueprint(twofactor_bp)
-    app.register_blueprint(keys_bp)
-    app.register_blueprint(usage_bp)
-    app.register_blueprint(customers_bp)
-    app.register_blueprint(members_bp)
-    app.register_blueprint(settings_bp)
-    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(web_bp)  # its security headers are for every response
+    # The pages' app-wide hooks (signed-in user, membership, roles, re-authentication) are not
+    # even called for the API and /healthz, which authenticate by key or not at all (g.user and
+    # g.membership stay unset there: read them with g.get).
+    with lean.portal_only_hooks(app):
+        app.register_blueprint(accounts_bp)
+        # Right after the role check: a store's two-factor requirement comes before re-auth.
+        app.register_blueprint(twofactor_bp)
+        app.register_blueprint(keys_bp)
+        app.register_blueprint(usage_bp)
+        app.register_blueprint(customers_bp)
+        app.register_blueprint(members_bp)
+        app.register_blueprint(settings_bp)
+        app.register_blueprint(webhooks_bp)
     with lean.api_only_hooks(app):  # usage, CORS, rate-limit and legacy headers, API 404s
         recording.init_app(app)
         register_api(app)

@@ -8,11 +8,16 @@ anything. So for them: no session is opened or saved, and the hooks of the porta
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from flask import Flask, Request, Response, request
+from flask.app import _sentinel  # type: ignore[attr-defined]
+from flask.globals import _cv_request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.signals import request_tearing_down
 
 # Kept in step with the API blueprint's url_prefix (tests/scale/test_floor.py checks it).
 API_PREFIX = "/api/v1"
@@ -54,6 +59,31 @@ class PortalSessionInterface(SecureCookieSessionInterface):
 Predicate = Callable[[], bool]
 
 
+def append_headers(response: Response, pairs: Iterable[tuple[str, str]]) -> None:
+    """Append headers whose names and values the app wrote itself (constants, numbers, ids).
+
+    werkzeug's `Headers.extend` checks every value for newlines one call at a time; these cannot
+    hold one, so they go straight onto the header list. Anything from the request still goes
+    through `Headers`.
+    """
+    response.headers._list.extend(pairs)  # noqa: SLF001 - werkzeug's list of (name, value)
+
+
+def header_names(response: Response) -> set[str]:
+    """The lower-cased names of the response's headers, in one pass."""
+    return {name.lower() for name, _ in response.headers._list}  # noqa: SLF001
+
+
+# Hook groups that never run for lean requests: `PortalFlask` does not even call them.
+PORTAL_ONLY_ATTRIBUTE = "portal_only_hooks"
+
+
+def _mark(group: Callable[..., Any], runs: Predicate) -> Callable[..., Any]:
+    if runs is is_portal_request:
+        setattr(group, PORTAL_ONLY_ATTRIBUTE, True)
+    return group
+
+
 def _before_group(hooks: list[Callable[..., Any]], runs: Predicate) -> Callable[[], Any]:
     def grouped_before_request() -> Any:
         if not runs():
@@ -64,7 +94,7 @@ def _before_group(hooks: list[Callable[..., Any]], runs: Predicate) -> Callable[
                 return answer
         return None
 
-    return grouped_before_request
+    return _mark(grouped_before_request, runs)
 
 
 def _after_group(
@@ -77,7 +107,7 @@ def _after_group(
             response = hook(response)
         return response
 
-    return grouped_after_request
+    return _mark(grouped_after_request, runs)
 
 
 def _teardown_group(
@@ -89,7 +119,7 @@ def _teardown_group(
         for hook in reversed(hooks):
             hook(error)
 
-    return grouped_teardown_request
+    return _mark(grouped_teardown_request, runs)
 
 
 @contextlib.contextmanager
@@ -134,6 +164,72 @@ def portal_only_hooks(app: Flask) -> contextlib.AbstractContextManager[None]:
 def api_only_hooks(app: Flask) -> contextlib.AbstractContextManager[None]:
     """Hooks registered inside the block run only for /api/v1 requests."""
     return hooks_only_when(app, is_api_request)
+
+
+class PortalFlask(Flask):
+    """Flask, dispatching lean requests past the hook groups that are only for the portal.
+
+    For a lean request (decided once, when its session is opened) the request hooks run as
+    Flask runs them, in the same order, except the groups `portal_only_hooks` made, which are
+    not called at all; and a hook known to be a plain function is called without asking again
+    whether it is a coroutine (`ensure_sync` inspects each hook on every request).
+    """
+
+    _plain_hooks: dict[Any, bool]
+
+    def _run_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        plain = self.__dict__.setdefault("_plain_hooks", {})
+        known = plain.get(func)
+        if known is None:
+            known = plain[func] = self.ensure_sync(func) is func
+        return func if known else self.ensure_sync(func)
+
+    def preprocess_request(self) -> Any:
+        """See Flask; lean requests skip the portal's hook groups."""
+        req = _cv_request.get().request
+        if not req.environ.get(ENVIRON_FLAG):
+            return super().preprocess_request()
+        names = (None, *reversed(req.blueprints))
+        for name in names:
+            for url_func in self.url_value_preprocessors.get(name, ()):
+                url_func(req.endpoint, req.view_args)
+        for name in names:
+            for func in self.before_request_funcs.get(name, ()):
+                if getattr(func, PORTAL_ONLY_ATTRIBUTE, False):
+                    continue
+                answer = self._run_sync(func)()
+                if answer is not None:
+                    return answer
+        return None
+
+    def process_response(self, response: Response) -> Response:
+        """See Flask; lean requests skip the portal's hook groups and never save a session."""
+        ctx = _cv_request.get()
+        if not ctx.request.environ.get(ENVIRON_FLAG):
+            return super().process_response(response)
+        for func in ctx._after_request_functions:
+            response = self.ensure_sync(func)(response)
+        for name in chain(ctx.request.blueprints, (None,)):
+            for func in reversed(self.after_request_funcs.get(name, ())):
+                if getattr(func, PORTAL_ONLY_ATTRIBUTE, False):
+                    continue
+                response = self._run_sync(func)(response)
+        return response  # PortalSessionInterface never saves a lean request's session
+
+    def do_teardown_request(self, exc: BaseException | None = _sentinel) -> None:  # type: ignore[assignment]
+        """See Flask; lean requests skip the portal's hook groups."""
+        ctx = _cv_request.get(None)
+        if ctx is None or not ctx.request.environ.get(ENVIRON_FLAG):
+            super().do_teardown_request(exc)
+            return
+        if exc is _sentinel:
+            exc = sys.exc_info()[1]
+        for name in chain(ctx.request.blueprints, (None,)):
+            for func in reversed(self.teardown_request_funcs.get(name, ())):
+                if getattr(func, PORTAL_ONLY_ATTRIBUTE, False):
+                    continue
+                self._run_sync(func)(exc)
+        request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,8 @@ effect on the very next request in every process and host. Tokens are random (ne
 so a Redis that restarted empty cannot bring an old version back.
 
 Only with a Redis limiter storage (RATELIMIT_STORAGE_URI=redis://...); without one nothing is
-bumped and nothing is cached. Writes that bypass the ORM (Core UPDATEs) must call `bump`.
+bumped and nothing is cached. Writes that bypass the ORM (Core UPDATEs) must call `note` in
+the transaction, or `bump` after it.
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def bump(kind: str, merchant_id: int) -> None:
     store = versions()
     if store is not None:
         store.bump({(kind, merchant_id)})
+
+
+def note(session: Session, kind: str, merchant_id: int) -> None:
+    """Move a merchant's version when `session` commits: for a Core UPDATE or DELETE the ORM's
+    flush does not see (e.g. stock reserved by a conditional UPDATE)."""
+    session.info.setdefault(PENDING, set()).add((kind, merchant_id))
 
 
 def _merchant_of(instance: Any, table: str) -> int | None:

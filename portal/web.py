@@ -26,7 +26,7 @@ from werkzeug.exceptions import (
 
 from portal.api.errors import http_error_response, internal_error_response, is_api_path
 from portal.htmx import render_page_or_block
-from portal.lean import is_lean_request
+from portal.lean import append_headers, header_names, is_lean_request
 
 bp = Blueprint("web", __name__)
 
@@ -79,14 +79,13 @@ LEAN_HEADERS = (
 
 def _lean_security_headers(response: Response) -> Response:
     """The same headers for JSON answers, without the page-only checks (one scan of the list)."""
-    headers = response.headers
-    present = {name.lower() for name, _ in headers.items()}
+    present = header_names(response)
     extra = [(name, value) for name, value in LEAN_HEADERS if name.lower() not in present]
     if current_app.config.get("PORTAL_ENV") == "production" and (
         "strict-transport-security" not in present
     ):
         extra.append(("Strict-Transport-Security", HSTS))
-    headers.extend(extra)
+    append_headers(response, extra)
     return response
 
 

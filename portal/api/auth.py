@@ -13,8 +13,10 @@ script also reads the merchant's `keys` version (`portal.versions`, moved after 
 change to its keys, plan or markets): a cached row is used only when that version is the one it
 was read under; otherwise the gate runs again on a fresh row (counting the request once). So a
 key already seen costs one round trip (Redis) and none to the database, and revoking or editing a
-key takes effect on the next request in every process. Without Redis (memory://, or Redis down)
-nothing is cached: the row is read every request.
+key takes effect on the next request in every process. On a SQLite file without Redis, rows are
+kept per thread while `PRAGMA data_version` (one read per request) says no other connection
+committed (`lookup.LocalCache`). Otherwise (PostgreSQL with memory://, or Redis down) nothing is
+cached: the row is read every request.
 """
 
 from __future__ import annotations
@@ -203,7 +205,16 @@ def _key_rows(key_hash: str, site: str | None) -> list[Any]:
     """The key's rows: cached when the storage reads versions, else from the database."""
     g.api_row_cache = None
     if not limits.has_versions():
-        return lookup.find_key_rows(key_hash, site)
+        local = g.api_local_cache = lookup.local_cache()  # SQLite: valid until a commit
+        if local is None:
+            return lookup.find_key_rows(key_hash, site)
+        name = (key_hash, site)
+        rows = local.rows.get(name)
+        if rows is None:
+            rows = lookup.find_key_rows(key_hash, site)
+            if rows:
+                local.put(local.rows, name, rows)
+        return rows
     cache = lookup.row_cache()
     name = (key_hash, site)
     if "api_confirmed_version" not in g:
@@ -220,11 +231,18 @@ def _key_rows(key_hash: str, site: str | None) -> list[Any]:
     return rows
 
 
-def _version_key(merchant_id: int) -> str | None:
-    """The version the request's Redis call must read: only when the row came from the cache."""
-    if g.get("api_row_cache") is None:
-        return None
-    return limits.version_key(versions.KEYS, merchant_id)
+def _version_keys(merchant_id: int) -> tuple[str, ...]:
+    """The versions the request's Redis call must read: the merchant's `keys` version when the
+    row came from the cache, and the versions the view caches by (`reads_versions`)."""
+    wanted = g.get("api_view_versions") or ()
+    if not wanted and g.get("api_row_cache") is None:
+        return ()
+    if not limits.has_versions():
+        return ()
+    names = [limits.version_key(kind, merchant_id) for kind in wanted]
+    if g.get("api_row_cache") is not None:
+        names.append(limits.version_key(versions.KEYS, merchant_id))
+    return tuple(names)
 
 
 def _confirm(window: limits.RateWindow) -> None:
@@ -233,8 +251,30 @@ def _confirm(window: limits.RateWindow) -> None:
     if cached is None:
         return
     version = cached[1]
-    if version is None or window.version != version:
-        raise StaleRow(window.version)
+    current = window.version(limits.version_key(versions.KEYS, g.api_row_merchant_id))
+    if version is None or current != version:
+        raise StaleRow(current)
+
+
+def reads_versions(*kinds: str) -> Callable[[View], View]:
+    """Declare the merchant versions (see portal.versions) a view caches by: with Redis, the
+    gate's one storage call reads them, and `view_version(kind)` gives them to the view."""
+
+    def decorate(view: View) -> View:
+        view.reads_versions = kinds  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def view_version(kind: str) -> str | None:
+    """The merchant's version of `kind`, read with this request's counter; None without Redis
+    (or while it is unreachable)."""
+    window = g.get("api_rate_window")
+    key = g.get("api_key")
+    if window is None or key is None or window.versions is None:
+        return None
+    return window.version(limits.version_key(kind, key.merchant_id))
 
 
 def _record_secret_key_in_browser(key: AuthenticatedKey, origin: str) -> None:
@@ -351,7 +391,7 @@ def _check_scope(key: AuthenticatedKey, scope: str | None) -> None:
 
 def _refuse(key: AuthenticatedKey, refusal: ApiError) -> NoReturn:
     """Answer a request refused for its origin or IP range, within the (key, IP) allowance."""
-    window = limits.count_refusal(key.id, key.rate_limit, _version_key(key.merchant_id))
+    window = limits.count_refusal(key.id, key.rate_limit, _version_keys(key.merchant_id))
     _confirm(window)
     limits.set_window(window)
     if not window.allowed:
@@ -384,16 +424,22 @@ def gate() -> Response | None:
 
 def _gate() -> Response | None:
     """The gate's steps; run again (counting nothing twice) when a cached row was stale."""
-    g.api_key = None
-    g.api_row_cache = None
-    g.api_row_merchant_id = None
-    g.api_legacy_header = "Authorization" not in request.headers and "X-API-Key" in request.headers
-    g.api_site_not_found = None
-    g.api_cors_origin = None
-    g.api_rate_window = None
-    if request.method == "OPTIONS":
+    current = request._get_current_object()  # read several times below: one lookup each
+    environ = current.environ
+    view = current_app.view_functions.get(current.endpoint or "")
+    g._get_current_object().__dict__.update(
+        api_key=None,
+        api_row_cache=None,
+        api_row_merchant_id=None,
+        api_legacy_header="HTTP_AUTHORIZATION" not in environ and "HTTP_X_API_KEY" in environ,
+        api_site_not_found=None,
+        api_cors_origin=None,
+        api_rate_window=None,
+        api_local_cache=None,
+        api_view_versions=getattr(view, "reads_versions", ()),
+    )
+    if current.method == "OPTIONS":
         return cors.preflight_response()
-    view = current_app.view_functions.get(request.endpoint or "")
     if is_public(view):
         if request.headers.get("Origin"):
             cors.allow_origin(request.headers["Origin"])
@@ -405,7 +451,7 @@ def _gate() -> Response | None:
             # Only failing requests are slowed: a valid key from this address is still served.
             merchant_id = g.api_row_merchant_id
             failures = limits.record_auth_failure(
-                None if merchant_id is None else _version_key(merchant_id)
+                () if merchant_id is None else _version_keys(merchant_id)
             )
             _confirm(failures)  # an inactive plan read from the cache may be active again
             if not failures.allowed:
@@ -418,7 +464,7 @@ def _gate() -> Response | None:
     if refusal is not None:
         _refuse(key, refusal)
     window = limits.count_key_request(
-        key.id, key.rate_limit, not key.is_secret, _version_key(key.merchant_id)
+        key.id, key.rate_limit, not key.is_secret, _version_keys(key.merchant_id)
     )
     _confirm(window)
     # Set before the remaining checks, so hooks that count usage see refused requests too.

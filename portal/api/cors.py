@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, g, request
 
 from portal.api.errors import is_api_path
+from portal.lean import append_headers
 
 ALLOW_HEADERS = "Authorization, X-API-Key, X-Site-ID, Content-Type, X-Customer-Token"
 # Chromium caps preflight caching at two hours.
@@ -68,8 +69,14 @@ def add_cors_headers(response: Response) -> Response:
 
 def _vary_on_origin(response: Response) -> None:
     """Add `Origin` to `Vary` (cheaper than `response.vary`, which parses and rebuilds it)."""
-    vary = response.headers.get("Vary")
-    if not vary:
+    vary = None
+    for name, value in response.headers._list:  # noqa: SLF001 - one pass, no lower() per lookup
+        if name.lower() == "vary":
+            vary = value
+            break
+    if vary is None:
+        append_headers(response, (("Vary", "Origin"),))
+    elif not vary:
         response.headers["Vary"] = "Origin"
     elif "origin" not in (part.strip().lower() for part in vary.split(",")):
         response.headers["Vary"] = f"{vary}, Origin"

@@ -22,6 +22,7 @@ again.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import threading
@@ -35,6 +36,7 @@ from limits import RateLimitItem, parse
 from portal import versions
 from portal.api.errors import is_api_path
 from portal.extensions import limiter
+from portal.lean import append_headers, header_names
 
 DEFAULT_AUTH_FAILURE_LIMIT = "30/minute"
 KEY_WINDOW_SECONDS = 60
@@ -42,6 +44,7 @@ MAX_RETRY_DELAY_SECONDS = 60
 # A Redis that does not answer must not hold a request for long: the fallback takes over.
 STORAGE_TIMEOUT_SECONDS = 0.5
 EXTENSION_NAME = "api_rate_limits"
+RATE_LIMIT_HEADER_NAMES = frozenset({"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"})
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+unix://")
 
 
@@ -53,9 +56,13 @@ class RateWindow:
     remaining: int
     reset_in: int
     allowed: bool = True
-    # The merchant version the same storage call read (see portal.versions); None if not asked
-    # or unknown (memory:// or the per-process fallback), "" when no version was ever set.
-    version: str | None = None
+    # The merchant versions the same storage call read (see portal.versions), by their storage
+    # key; None if not asked or unknown (memory:// or the per-process fallback).
+    versions: dict[str, str] | None = None
+
+    def version(self, name: str) -> str | None:
+        """The version read under storage key `name`, or None."""
+        return None if self.versions is None else self.versions.get(name)
 
     def headers(self) -> dict[str, str]:
         """The RateLimit-* headers (reset in seconds, not an epoch)."""
@@ -84,12 +91,14 @@ class Counter:
 class Store(Protocol):
     """A place for counters; `hit` is one storage operation."""
 
-    def hit(self, counter: Counter, stop_at_limit: bool, version_key: str | None) -> RateWindow:
+    def hit(
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...]
+    ) -> RateWindow:
         """Count one request on `counter` and say where it stands.
 
         With `stop_at_limit`, a counter already at its limit is not counted further (the answer
-        is a refusal), so a flood never lengthens or inflates it. With `version_key`, the same
-        operation reads that version, if the storage can.
+        is a refusal), so a flood never lengthens or inflates it. With `version_keys`, the same
+        operation reads those versions, if the storage can.
         """
         ...
 
@@ -112,7 +121,7 @@ class MemoryStore:
         return entry
 
     def hit(
-        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """See `Store.hit` (no versions in memory)."""
         now = time.monotonic()
@@ -129,31 +138,93 @@ class MemoryStore:
             return counter.stands_at(int(entry[0]), entry[1] - now)
 
 
-# KEYS: the counter, optionally a version to read. ARGV: the window in ms, stop at the limit
-# ('1' or '0'), the limit. Returns {count, ttl in ms, version ('' when unset or not asked)}.
+# KEYS: the counter, then any versions to read. ARGV: the window in ms, stop at the limit
+# ('1' or '0'), the limit. Returns {count, ttl in ms, each version}. A version that is missing
+# (never set, or Redis restarted empty or evicted it) is set here to one made of Redis's clock,
+# never seen before, so a process cannot mistake it for a version it cached under.
 HIT_SCRIPT = """
-local version = ''
-if KEYS[2] then
-  version = redis.call('GET', KEYS[2]) or ''
+local answer = {0, 0}
+local now = nil
+for i = 2, #KEYS do
+  local version = redis.call('GET', KEYS[i])
+  if not version then
+    if not now then now = redis.call('TIME') end
+    version = 't' .. now[1] .. '.' .. now[2]
+    redis.call('SET', KEYS[i], version)
+  end
+  answer[i + 1] = version
 end
 if ARGV[2] == '1' then
   local used = tonumber(redis.call('GET', KEYS[1]) or '0')
   if used >= tonumber(ARGV[3]) then
-    return {used + 1, redis.call('PTTL', KEYS[1]), version}
+    answer[1] = used + 1
+    answer[2] = redis.call('PTTL', KEYS[1])
+    return answer
   end
 end
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
+answer[1] = redis.call('INCR', KEYS[1])
+answer[2] = redis.call('PTTL', KEYS[1])
+if answer[2] < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+  answer[2] = tonumber(ARGV[1])
 end
-return {count, ttl, version}
+return answer
 """
 
 
+class ScriptError(Exception):
+    """Redis answered the script call with an error (e.g. NOSCRIPT after a restart)."""
+
+
+def _pack(*parts: bytes) -> bytes:
+    """A command in RESP, as redis-py would send it."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
+def _parse_reply(data: bytes) -> list[Any] | None:
+    """The script's reply (an array of integers and bulk strings), or None if incomplete."""
+    end = data.find(b"\r\n")
+    if end < 0:
+        return None
+    kind, head = data[:1], data[1:end]
+    if kind == b"-":
+        raise ScriptError(head.decode(errors="replace"))
+    if kind != b"*":
+        raise ScriptError(f"unexpected reply {data[:40]!r}")
+    items: list[Any] = []
+    position = end + 2
+    for _ in range(int(head)):
+        end = data.find(b"\r\n", position)
+        if end < 0:
+            return None
+        kind, head = data[position : position + 1], data[position + 1 : end]
+        if kind == b":":
+            items.append(int(head))
+            position = end + 2
+        elif kind == b"$":
+            size = int(head)
+            start = end + 2
+            if len(data) < start + size + 2:
+                return None
+            items.append(data[start : start + size])
+            position = start + size + 2
+        else:
+            raise ScriptError(f"unexpected reply item {data[position : position + 40]!r}")
+    return items
+
+
 class RedisStore:
-    """Counters in Redis, counted by one script: one round trip per request."""
+    """Counters in Redis, counted by one script: one round trip per request.
+
+    The script is sent as a prepacked EVALSHA on a connection each thread holds (redis-py made
+    it: TLS, AUTH and SELECT as configured), and its small reply parsed here: redis-py's pool
+    checkout, command packing and generic reply parsing cost about as much as the round trip
+    itself. A NOSCRIPT answer (Redis restarted) loads the script through redis-py once; any
+    other failure drops the connection and is raised to `Counters`, which falls back.
+    """
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
@@ -161,6 +232,9 @@ class RedisStore:
         self._script: Any = None
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
+        # What Redis names the script by (EVALSHA), not a security measure.
+        self._sha = hashlib.sha1(HIT_SCRIPT.encode(), usedforsecurity=False).hexdigest().encode()
 
     def _connect(self) -> Any:
         import redis
@@ -174,32 +248,76 @@ class RedisStore:
                         socket_connect_timeout=STORAGE_TIMEOUT_SECONDS,
                     )
                     self._script = self._client.register_script(HIT_SCRIPT)
+                    self._local = threading.local()
                     self._pid = os.getpid()
         return self._script
 
+    def _connection(self) -> Any:
+        self._connect()
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._client.connection_pool.make_connection()
+            connection.connect()
+            self._local.connection = connection
+        return connection
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.disconnect()
+
+    def _call(self, keys: list[str], args: list[int]) -> list[Any]:
+        connection = self._connection()
+        command = _pack(
+            b"EVALSHA",
+            self._sha,
+            b"%d" % len(keys),
+            *(key.encode() for key in keys),
+            *(b"%d" % arg for arg in args),
+        )
+        try:
+            connection.send_packed_command([command])
+            sock = connection._sock
+            data = sock.recv(4096)
+            while True:
+                if not data:
+                    raise ConnectionError("Redis closed the connection")
+                reply = _parse_reply(data)
+                if reply is not None:
+                    return reply
+                data += sock.recv(4096)
+        except ScriptError:
+            raise  # the connection is still in step: the whole reply was read
+        except BaseException:
+            self._drop()  # a reply may still come: never reuse this connection
+            raise
+
     def hit(
-        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """See `Store.hit`."""
-        script = self._connect()
-        keys = [counter.key] if version_key is None else [counter.key, version_key]
-        count, ttl_ms, version = script(
-            keys=keys,
-            args=[counter.window * 1000, 1 if stop_at_limit else 0, counter.limit],
-        )
+        keys = [counter.key, *version_keys]
+        args = [counter.window * 1000, 1 if stop_at_limit else 0, counter.limit]
+        try:
+            count, ttl_ms, *versions = self._call(keys, args)
+        except ScriptError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+            count, ttl_ms, *versions = self._script(keys=keys, args=args)  # loads it again
         reset = int(ttl_ms) / 1000 if ttl_ms > 0 else counter.window
         window = counter.stands_at(int(count), reset)
-        if version_key is None:
+        if not version_keys:
             return window
-        text = version.decode() if isinstance(version, bytes) else str(version)
-        return dataclasses.replace(window, version=text)
+        texts = (v.decode() if isinstance(v, bytes) else str(v) for v in versions)
+        return dataclasses.replace(window, versions=dict(zip(version_keys, texts, strict=True)))
 
 
 class LimitsStore:
     """Any other storage Flask-Limiter was configured with, through `limits` (a few calls)."""
 
     def hit(
-        self, counter: Counter, stop_at_limit: bool, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """See `Store.hit` (no versions)."""
         storage = limiter.limiter.storage
@@ -245,7 +363,7 @@ class Counters:
         return isinstance(self._shared, RedisStore)
 
     def hit(
-        self, counter: Counter, stop_at_limit: bool = False, version_key: str | None = None
+        self, counter: Counter, stop_at_limit: bool = False, version_keys: tuple[str, ...] = ()
     ) -> RateWindow:
         """One operation on the shared storage, or on the fallback while it is down.
 
@@ -256,13 +374,15 @@ class Counters:
         done = counted.get(counter.key)
         if done is not None:
             return done
-        counted[counter.key] = window = self._hit(counter, stop_at_limit, version_key)
+        counted[counter.key] = window = self._hit(counter, stop_at_limit, version_keys)
         return window
 
-    def _hit(self, counter: Counter, stop_at_limit: bool, version_key: str | None) -> RateWindow:
+    def _hit(
+        self, counter: Counter, stop_at_limit: bool, version_keys: tuple[str, ...]
+    ) -> RateWindow:
         if time.monotonic() >= self._retry_at:
             try:
-                result = self._shared.hit(counter, stop_at_limit, version_key)
+                result = self._shared.hit(counter, stop_at_limit, version_keys)
             except Exception as error:  # any storage failure: never turn it into a 500
                 with self._lock:
                     self._failures += 1
@@ -281,7 +401,7 @@ class Counters:
                         self._failures = 0
                     current_app.logger.warning("Rate limit storage recovered; limits are shared")
                 return result
-        return self._fallback.hit(counter, stop_at_limit, version_key)
+        return self._fallback.hit(counter, stop_at_limit, version_keys)
 
 
 def _counters() -> Counters:
@@ -310,7 +430,7 @@ def version_key(kind: str, merchant_id: int) -> str:
 
 
 def count_key_request(
-    key_id: int, rate_limit: int, per_client_ip: bool, version_key: str | None = None
+    key_id: int, rate_limit: int, per_client_ip: bool, version_keys: tuple[str, ...] = ()
 ) -> RateWindow:
     """Count a request on the key's limit: the key's alone, or each client IP's (public keys)."""
     counters = _counters()
@@ -318,22 +438,22 @@ def count_key_request(
     name = f"{counters.prefix}:api-key:{key_id}:{rate_limit}"
     if per_client_ip:
         name = f"{name}:ip:{_client_ip()}"
-    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS), version_key=version_key)
+    return counters.hit(Counter(name, rate_limit, KEY_WINDOW_SECONDS), version_keys=version_keys)
 
 
-def count_refusal(key_id: int, rate_limit: int, version_key: str | None = None) -> RateWindow:
+def count_refusal(key_id: int, rate_limit: int, version_keys: tuple[str, ...] = ()) -> RateWindow:
     """Count a request refused for its origin or IP range against the (key, client IP) allowance."""
     counters = _counters()
     name = f"{counters.prefix}:api-refused:{key_id}:{rate_limit}:{_client_ip()}"
     return counters.hit(
-        Counter(name, rate_limit, KEY_WINDOW_SECONDS), stop_at_limit=True, version_key=version_key
+        Counter(name, rate_limit, KEY_WINDOW_SECONDS), stop_at_limit=True, version_keys=version_keys
     )
 
 
-def record_auth_failure(version_key: str | None = None) -> RateWindow:
+def record_auth_failure(version_keys: tuple[str, ...] = ()) -> RateWindow:
     """Count a failed authentication of the client IP; refused (`allowed` false) once used up."""
     counters = _counters()
-    return counters.hit(_failure_counter(counters), stop_at_limit=True, version_key=version_key)
+    return counters.hit(_failure_counter(counters), stop_at_limit=True, version_keys=version_keys)
 
 
 def set_window(window: RateWindow) -> None:
@@ -345,9 +465,12 @@ def add_rate_limit_headers(response: Response) -> Response:
     """RateLimit-* on every response to a request whose key was identified."""
     window = g.get("api_rate_window")
     if window is not None and is_api_path():
-        headers = response.headers
-        for name, value in window.headers().items():
-            headers[name] = value
+        if header_names(response).isdisjoint(RATE_LIMIT_HEADER_NAMES):
+            append_headers(response, window.headers().items())
+        else:  # a view set its own: replace them
+            headers = response.headers
+            for name, value in window.headers().items():
+                headers[name] = value
     return response
 
 

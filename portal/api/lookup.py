@@ -127,6 +127,9 @@ class KeyLookup:
         self.direct = engine.dialect.name == "postgresql" or (
             engine.dialect.name == "sqlite" and database not in ("", ":memory:")
         )
+        # SQLite files: `PRAGMA data_version` on the thread's connection says whether another
+        # connection (this process's or another's) committed since, so rows can be kept per thread.
+        self.stamps = engine.dialect.name == "sqlite" and self.direct
         self._prepared: dict[str, PreparedLookup] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -190,6 +193,35 @@ class KeyLookup:
             with contextlib.suppress(Exception):
                 _close(connection)
 
+    def local_cache(self) -> LocalCache | None:
+        """This thread's cache, emptied if the database changed since it was filled (SQLite).
+
+        One `PRAGMA data_version` on the thread's lookup connection: it moves whenever another
+        connection, in this process or any other (a second server, `flask revoke-key`), committed
+        since the last time this connection asked. The lookup connection never writes, so every
+        change to a key, a plan, a market or a product moves it. None off SQLite files.
+        """
+        if not self.stamps:
+            return None
+        instrumented = self._instrumented()
+        for attempt in (1, 2):
+            connection = self._connection(instrumented)
+            try:
+                if instrumented:
+                    value = connection.exec_driver_sql(DATA_VERSION).scalar()
+                else:
+                    value = connection.execute(DATA_VERSION).fetchone()[0]
+                break
+            except Exception:
+                self._drop(connection)
+                if attempt == 2:
+                    raise
+        cache: LocalCache | None = getattr(self._local, "cache", None)
+        stamp = (id(connection), value)
+        if cache is None or cache.stamp != stamp:
+            cache = self._local.cache = LocalCache(stamp)
+        return cache
+
     def _prepare(self, site_kind: str, statement: Any) -> PreparedLookup:
         prepared = self._prepared.get(site_kind)
         if prepared is None:
@@ -224,6 +256,31 @@ class KeyLookup:
                 self._drop(connection)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+DATA_VERSION = "PRAGMA data_version"
+
+
+class LocalCache:
+    """What one thread keeps while the SQLite database does not change: key rows, catalog bodies.
+
+    Thrown away whole when `PRAGMA data_version` moves (any commit by another connection: usage
+    flushes included, so at most every USAGE_FLUSH_SECONDS under traffic), and when it holds more
+    than `MAX_ENTRIES` entries of a kind.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, stamp: tuple[int, int]) -> None:
+        self.stamp = stamp
+        self.rows: dict[tuple[str, str | None], list[Any]] = {}
+        self.catalog: dict[Any, Any] = {}
+
+    def put(self, kind: dict[Any, Any], name: Any, value: Any) -> None:
+        """Remember `value` under `name` in `kind` (self.rows or self.catalog)."""
+        if len(kind) >= self.MAX_ENTRIES:
+            kind.clear()
+        kind[name] = value
 
 
 def _close(connection: Any) -> None:
@@ -286,6 +343,11 @@ def row_cache() -> RowCache:
             float(config.get("KEY_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)),
         )
     return cache
+
+
+def local_cache() -> LocalCache | None:
+    """This thread's SQLite cache, valid for this request (None off SQLite files)."""
+    return _key_lookup().local_cache()
 
 
 def find_key_rows(key_hash: str, site: str | None) -> list[Any]:

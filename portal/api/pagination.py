@@ -26,6 +26,9 @@ class PageParams:
     starting_after: int | None
 
 
+DEFAULT_PAGE = PageParams(DEFAULT_LIMIT, None)
+
+
 def _invalid(message: str) -> ApiError:
     return ApiError(400, "invalid_request", message)
 
@@ -37,6 +40,8 @@ def _is_number(raw: str) -> bool:
 
 def page_params() -> PageParams:
     """`limit` (1 to 100, default 20) and `starting_after` (an id) from the query string."""
+    if not request.environ.get("QUERY_STRING"):
+        return DEFAULT_PAGE  # nothing to parse
     raw_limit = request.args.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:

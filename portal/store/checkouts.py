@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from portal import versions
 from portal.accounts.models import Merchant
 from portal.database import utcnow
 from portal.extensions import db
@@ -131,6 +132,7 @@ def _checkout(
                 .where(Product.id == product.id, Product.inventory >= item.quantity)
                 .values(inventory=Product.inventory - item.quantity)
             )
+            versions.note(db.session, versions.CATALOG, product.merchant_id)  # in_stock
             if reserved.rowcount != 1:
                 db.session.refresh(product, ["inventory"])
                 raise OutOfStock("cart_id", product.id, product.inventory)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import selectinload
 
+from portal import versions
 from portal.database import utcnow
 from portal.extensions import db
 from portal.store import events
@@ -88,6 +89,7 @@ def return_stock(order: Order) -> None:
                 .where(Product.id == line.product_id)
                 .values(inventory=Product.inventory + line.quantity)
             )
+            versions.note(db.session, versions.CATALOG, order.merchant_id)  # in_stock
 
 
 def _leave_open(tenant: Tenant, order_id: int, new_status: str, verb: str) -> Order:

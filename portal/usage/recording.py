@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
-import uuid
 
 from flask import Flask, Response, current_app, g, request
 
 from portal.database import utcnow
 from portal.extensions import db
+from portal.lean import append_headers
 from portal.routing import rule_template
 from portal.usage import rollup
 from portal.usage.recorder import CallRecord, UsageRecorder
@@ -62,28 +63,37 @@ def _mark_start() -> None:
 
 def _record_call(response: Response) -> Response:
     """Buffer one record for a request that carried a valid key (memory only, no I/O)."""
-    key = g.get("api_key")
+    request_globals = g._get_current_object()  # read several times: one lookup
+    key = request_globals.get("api_key")
     if key is None:
         return response
-    started = g.get("request_started")
+    started = request_globals.get("request_started")
     latency_ms = (time.perf_counter() - started) * 1000 if started else 0.0
     # Every counted call has an id the merchant sees in Recent calls and the caller in a header.
-    request_id = response.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex}"
-    response.headers["X-Request-Id"] = request_id
-    error_code = g.get("api_error_code")
+    request_id = None
+    for name, value in response.headers._list:  # noqa: SLF001 - one pass over the headers
+        if name.lower() == "x-request-id":
+            request_id = value
+            break
+    if request_id is None:
+        request_id = f"req_{os.urandom(16).hex()}"
+        append_headers(response, (("X-Request-Id", request_id),))
+    error_code = request_globals.get("api_error_code")
+    current = request._get_current_object()
+    environ = current.environ
     recorder().record(
         CallRecord(
             api_key_id=key.id,
             merchant_id=key.merchant_id,
             at=utcnow(),
-            method=request.method,
+            method=current.method,
             route=route_name(),
             status=response.status_code,
             latency_ms=latency_ms,
-            origin=request.headers.get("Origin"),
+            origin=environ.get("HTTP_ORIGIN"),
             outcome=outcome_of(response.status_code, error_code),
             error_code=error_code,
-            client_ip=request.remote_addr,
+            client_ip=current.remote_addr,
             request_id=request_id,
         )
     )

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from portal.accounts.models import User
 from portal.api import bp as api_bp
+from portal.extensions import db
 from portal.lean import API_PREFIX, is_lean_path
 from tests.conftest import csrf_token
 from tests.factories import bearer, make_key
@@ -108,3 +109,30 @@ def test_login_is_still_rate_limited(app: Flask, client: FlaskClient, user: User
         statuses.append(answer.status_code)
     assert statuses[-1] == 429
     assert all(status != 429 for status in statuses[:-1])
+
+
+def test_hooks_outside_the_portal_groups_still_run_for_api_requests(
+    database_url: str, user: User
+) -> None:
+    from portal import create_app
+    from tests.conftest import test_config
+
+    application = create_app(test_config(database_url))
+    seen: list[str] = []
+    application.before_request(lambda: seen.append("before") and None)
+
+    @application.after_request
+    def after(response: Any) -> Any:
+        seen.append("after")
+        return response
+
+    application.teardown_request(lambda _error: seen.append("teardown"))
+    _, token = make_key(user, "publishable")
+    try:
+        response = application.test_client().get("/api/v1/key", headers=bearer(token))
+    finally:
+        with application.app_context():  # its key lookup holds a connection of its own
+            db.session.remove()
+            db.engine.dispose()
+    assert response.status_code == 200
+    assert seen == ["before", "after", "teardown"]

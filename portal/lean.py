@@ -23,6 +23,8 @@ from flask.signals import request_tearing_down
 API_PREFIX = "/api/v1"
 LEAN_PATHS = frozenset({API_PREFIX, "/healthz"})
 ENVIRON_FLAG = "portal.lean"
+# Production answers, pages and JSON alike (and /healthz in front of Flask), ask for HTTPS only.
+HSTS = "max-age=63072000; includeSubDomains"
 
 
 def is_lean_path(path: str) -> bool:

@@ -26,7 +26,7 @@ from werkzeug.exceptions import (
 
 from portal.api.errors import http_error_response, internal_error_response, is_api_path
 from portal.htmx import render_page_or_block
-from portal.lean import append_headers, header_names, is_lean_request
+from portal.lean import HSTS, append_headers, header_names, is_lean_request
 
 bp = Blueprint("web", __name__)
 
@@ -47,7 +47,6 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'none'"
 )
 PORTAL_BLUEPRINTS = frozenset({"web", "accounts", "keys", "usage", "members", "twofactor"})
-HSTS = "max-age=63072000; includeSubDomains"
 
 
 @bp.after_app_request

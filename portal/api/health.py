@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, jsonify
 
 from portal.extensions import limiter
+from portal.lean import HSTS
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -61,8 +62,6 @@ class HealthLayer:
 
 def init_app(app: Flask) -> None:
     """Mount /healthz on the app itself, outside /api/v1 and its key gate, behind `HealthLayer`."""
-    from portal.web import HSTS
-
     app.add_url_rule(PATH, "healthz", healthz, methods=["GET"])
     headers = list(HEADERS)
     if app.config.get("PORTAL_ENV") == "production":

@@ -78,6 +78,9 @@ def test_the_reveal_is_a_named_modal_dialog(page: Any, live_app: tuple[Flask, st
         make_user("a11y-dialog@shop.test", "Dialog Shop")
     sign_in(page, base_url, "a11y-dialog@shop.test")
     page.goto(f"{base_url}/settings/api-keys/new?key_type=secret")
+    # With htmx the page swaps in the form of the chosen type right after loading: typing before
+    # that swap lands would be replaced by the empty form (CI, loaded, once posted no label).
+    page.wait_for_load_state("networkidle")
     page.get_by_label("Label").fill("Reporting job")
     page.get_by_role("button", name="Create key").click()
 

@@ -247,6 +247,7 @@ def test_form_errors_are_shown_beside_their_fields(browser, live_app: tuple[Flas
     with open_tab(browser, expected_errors=r"status of 422 ") as page:
         _sign_in(page, base_url, "errors@shop.test")
         page.goto(f"{base_url}/settings/api-keys/new")
+        page.wait_for_load_state("networkidle")  # the form of the chosen type is swapped in
         page.get_by_label("Label").fill("Broken")
         page.locator("[name='allowed_origins-0']").fill("https://shop.example.com/checkout")
         page.get_by_role("button", name="Create key").click()

@@ -108,9 +108,19 @@ def _app(database_url: str, **config: Any) -> Flask:
     return create_app(conftest.test_config(database_url, **config))
 
 
+def _proxy_fix(app: Flask) -> proxy.TrustedProxyFix | None:
+    """The trusted-proxy layer in the app's WSGI chain (behind the /healthz layer), if any."""
+    layer: Any = app.wsgi_app
+    while layer is not None:
+        if isinstance(layer, proxy.TrustedProxyFix):
+            return layer
+        layer = getattr(layer, "app", None)
+    return None
+
+
 def test_without_configuration_the_header_is_ignored(database_url: str) -> None:
     app = _app(database_url)
-    assert not isinstance(app.wsgi_app, proxy.TrustedProxyFix)
+    assert _proxy_fix(app) is None
     with app.test_request_context(
         environ_base={"REMOTE_ADDR": "127.0.0.1"}, headers={"X-Forwarded-For": CLIENT}
     ):
@@ -121,8 +131,8 @@ def test_without_configuration_the_header_is_ignored(database_url: str) -> None:
 
 def test_any_peer_may_be_trusted_explicitly(database_url: str) -> None:
     app = _app(database_url, FORWARDED_ALLOW_IPS="*", PROXY_HOPS=1)
-    middleware = app.wsgi_app
-    assert isinstance(middleware, proxy.TrustedProxyFix)
+    middleware = _proxy_fix(app)
+    assert middleware is not None
     assert middleware.is_trusted("192.0.2.200")
 
 
@@ -156,4 +166,4 @@ def test_half_a_proxy_configuration_is_a_warning_and_trusts_nobody(
     with caplog.at_level(logging.WARNING):
         app = _app(database_url, **config)
     assert says in caplog.text
-    assert not isinstance(app.wsgi_app, proxy.TrustedProxyFix)
+    assert _proxy_fix(app) is None

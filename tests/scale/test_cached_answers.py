@@ -169,7 +169,7 @@ def test_sqlite_another_connection_revoking_is_seen_on_the_very_next_request(
 
 
 def test_sqlite_flask_revoke_key_in_another_process_is_seen_on_the_very_next_request(
-    client: FlaskClient, user: User, database_url: str, mode: str
+    client: FlaskClient, user: User, database_url: str, mode: str, tmp_path: Path
 ) -> None:
     if mode != "sqlite":
         pytest.skip("SQLite only (with Redis the CLI bumps the version: test_key_cache.py)")
@@ -180,6 +180,9 @@ def test_sqlite_flask_revoke_key_in_another_process_is_seen_on_the_very_next_req
         "DATABASE_URL": database_url,
         "RATELIMIT_STORAGE_URI": "memory://",
         "PORTAL_ENV": "development",
+        # Its own instance folder: the task queue it writes (SQLite, under instance/) is not the
+        # one the tests' huey reads when a test turns immediate mode off.
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
     }
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "revoke-key", str(key.id)],

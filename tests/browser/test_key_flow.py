@@ -220,6 +220,7 @@ def test_create_a_secret_key_with_ip_ranges_and_secret_scopes(
         make_user("secret@shop.test", "Secret Shop")
     _sign_in(page, base_url, "secret@shop.test")
     page.goto(f"{base_url}/settings/api-keys/new")
+    page.wait_for_load_state("networkidle")  # the form of the chosen type is swapped in
 
     page.get_by_label("Secret: server scripts only").check()
     page.locator("input[value='orders:write']:not([disabled])").wait_for()

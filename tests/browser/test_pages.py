@@ -78,6 +78,9 @@ def test_page_is_accessible_and_photographed(
     with open_tab(browser, expected_errors=expected, storage_state=state) as tab:
         tab.goto(demo["base_url"] + path.format(**demo))
         if action:
+            # The create form is swapped for the chosen type's right after loading; typing
+            # before that lands would be replaced by the empty form.
+            tab.wait_for_load_state("networkidle")
             action(tab)
         assert tab.get_by_role("heading", level=1).first.inner_text().startswith(heading)
 
